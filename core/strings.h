@@ -1,0 +1,69 @@
+// Small string helpers over std::string_view.
+//
+// Debian's abseil is built with its own absl::string_view (not an alias of
+// std::string_view), so absl::StrCat, StrSplit and friends do not accept
+// std::string_view. The project uses std::string_view throughout and these
+// few helpers instead; absl::StrFormat, which accepts both, covers the rest.
+#ifndef STORYD_CORE_STRINGS_H_
+#define STORYD_CORE_STRINGS_H_
+
+#include <charconv>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+namespace storyd {
+
+namespace strings_internal {
+inline void Append(std::string* out, std::string_view piece) { out->append(piece); }
+inline void Append(std::string* out, char c) { out->push_back(c); }
+template <typename Integer,
+          typename = std::enable_if_t<std::is_integral_v<Integer> && !std::is_same_v<Integer, char>>>
+void Append(std::string* out, Integer value) {
+  out->append(std::to_string(value));
+}
+}  // namespace strings_internal
+
+// Concatenates strings, characters and integers.
+template <typename... Pieces>
+std::string StrCat(const Pieces&... pieces) {
+  std::string out;
+  (strings_internal::Append(&out, pieces), ...);
+  return out;
+}
+
+// Splits `text` at every `separator`; with skip_empty, empty pieces are
+// dropped. The pieces point into `text`.
+std::vector<std::string_view> Split(std::string_view text, char separator,
+                                    bool skip_empty = false);
+
+// `text` without leading and trailing ASCII whitespace.
+std::string_view StripAsciiWhitespace(std::string_view text);
+
+// Parses a decimal integer that is all of `text`.
+template <typename Integer>
+bool ParseInteger(std::string_view text, Integer* out) {
+  const char* end = text.data() + text.size();
+  auto [ptr, error] = std::from_chars(text.data(), end, *out);
+  return error == std::errc() && ptr == end && !text.empty();
+}
+
+inline bool Contains(std::string_view haystack, std::string_view needle) {
+  return haystack.find(needle) != std::string_view::npos;
+}
+
+inline bool StartsWith(std::string_view text, std::string_view prefix) {
+  return text.starts_with(prefix);
+}
+
+inline bool EndsWith(std::string_view text, std::string_view suffix) {
+  return text.ends_with(suffix);
+}
+
+// Case-insensitive (ASCII letters only) substring test.
+bool ContainsIgnoreCase(std::string_view haystack, std::string_view needle);
+
+}  // namespace storyd
+
+#endif  // STORYD_CORE_STRINGS_H_
