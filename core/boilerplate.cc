@@ -1,0 +1,215 @@
+#include "core/boilerplate.h"
+
+#include <re2/re2.h>
+#include <re2/set.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "core/text_normalizer.h"
+
+#include "core/strings.h"
+
+namespace storyd {
+
+struct InlineRule {
+  std::unique_ptr<RE2> regex;
+  std::string rewrite;  // "" or "\\N" for the group named `keep`
+};
+
+struct BoilerplateStripper::Compiled {
+  absl::flat_hash_set<std::string> line_literals;  // normalized
+  size_t longest_line_literal = 0;
+  std::unique_ptr<RE2::Set> line_patterns;  // anchored at both ends
+  std::vector<InlineRule> inline_rules;
+  std::unique_ptr<RE2::Set> inline_prefilter;  // which inline rules match
+  int line_max_words = 12;
+};
+
+namespace {
+
+RE2::Options RuleOptions(bool case_insensitive) {
+  RE2::Options options;
+  options.set_log_errors(false);
+  options.set_case_sensitive(!case_insensitive);
+  return options;
+}
+
+size_t CountWords(std::string_view line) {
+  std::vector<std::string_view> words;
+  Tokenize(line, &words);
+  return words.size();
+}
+
+bool HasWordCharacter(std::string_view line) {
+  std::vector<std::string_view> words;
+  Tokenize(line, &words);
+  return !words.empty();
+}
+
+// Appends every non-empty match of `regex` in `text` to *removed.
+void RecordMatches(const RE2& regex, std::string_view text,
+                   std::vector<std::string>* removed) {
+  size_t pos = 0;
+  re2::StringPiece match;
+  while (pos <= text.size() &&
+         regex.Match(text, pos, text.size(), RE2::UNANCHORED, &match, 1)) {
+    if (match.empty()) {
+      pos = static_cast<size_t>(match.data() - text.data()) + 1;
+      continue;
+    }
+    removed->emplace_back(match.data(), match.size());
+    pos = static_cast<size_t>(match.data() - text.data()) + match.size();
+  }
+}
+
+}  // namespace
+
+BoilerplateStripper::BoilerplateStripper(std::unique_ptr<Compiled> compiled,
+                                         size_t rule_count)
+    : compiled_(std::move(compiled)), rule_count_(rule_count) {}
+BoilerplateStripper::BoilerplateStripper(BoilerplateStripper&&) noexcept = default;
+BoilerplateStripper& BoilerplateStripper::operator=(BoilerplateStripper&&) noexcept =
+    default;
+BoilerplateStripper::~BoilerplateStripper() = default;
+
+absl::StatusOr<BoilerplateStripper> BoilerplateStripper::FromRules(
+    std::string_view rules_text) {
+  auto compiled = std::make_unique<Compiled>();
+  std::vector<std::pair<std::string, bool>> line_regexes;  // (pattern, literal)
+  size_t rule_count = 0;
+  auto line_set = std::make_unique<RE2::Set>(RuleOptions(false), RE2::ANCHOR_BOTH);
+  auto inline_set = std::make_unique<RE2::Set>(RuleOptions(false), RE2::UNANCHORED);
+  int line_number = 0;
+  for (std::string_view raw : Split(rules_text, '\n')) {
+    ++line_number;
+    std::string_view line = StripAsciiWhitespace(raw);
+    if (line.empty() || line[0] == '#') continue;
+    size_t space = line.find_first_of(" \t");
+    if (space == std::string_view::npos) {
+      return absl::InvalidArgumentError(
+          StrCat("boilerplate rules line ", line_number, ": expected '<kind> <text>'"));
+    }
+    std::string_view kind = line.substr(0, space);
+    std::string_view text = StripAsciiWhitespace(line.substr(space));
+    auto error = [&](std::string_view what) {
+      return absl::InvalidArgumentError(
+          StrCat("boilerplate rules line ", line_number, ": ", what));
+    };
+    if (kind == "option") {
+      std::vector<std::string_view> parts =
+          Split(text, ' ', /*skip_empty=*/true);
+      int value = 0;
+      if (parts.size() != 2 || parts[0] != "line-max-words" ||
+          !ParseInteger(parts[1], &value) || value < 1) {
+        return error("the only option is 'line-max-words <positive integer>'");
+      }
+      compiled->line_max_words = value;
+      continue;
+    }
+    if (kind == "line") {
+      std::string normalized = NormalizeForMatching(FoldTypography(text));
+      compiled->longest_line_literal = std::max(compiled->longest_line_literal,
+                                                normalized.size());
+      compiled->line_literals.insert(std::move(normalized));
+    } else if (kind == "line-re") {
+      std::string compile_error;
+      RE2 check(text, RuleOptions(false));
+      if (!check.ok()) return error(StrCat("bad regex: ", check.error()));
+      if (line_set->Add(text, &compile_error) < 0) {
+        return error(StrCat("bad regex: ", compile_error));
+      }
+    } else if (kind == "inline" || kind == "inline-re") {
+      bool literal = kind == "inline";
+      std::string pattern = literal ? RE2::QuoteMeta(FoldTypography(text)) : std::string(text);
+      InlineRule rule;
+      rule.regex = std::make_unique<RE2>(pattern, RuleOptions(literal));
+      if (!rule.regex->ok()) return error(StrCat("bad regex: ", rule.regex->error()));
+      const auto& groups = rule.regex->NamedCapturingGroups();
+      if (auto keep = groups.find("keep"); keep != groups.end()) {
+        rule.rewrite = StrCat("\\", keep->second);
+      }
+      std::string compile_error;
+      std::string set_pattern = literal ? StrCat("(?i:", pattern, ")") : pattern;
+      if (inline_set->Add(set_pattern, &compile_error) < 0) {
+        return error(StrCat("bad regex: ", compile_error));
+      }
+      compiled->inline_rules.push_back(std::move(rule));
+    } else {
+      return error(StrCat("unknown rule kind '", kind,
+                                "' (line, line-re, inline, inline-re, option)"));
+    }
+    ++rule_count;
+  }
+  if (!line_set->Compile()) return absl::InternalError("cannot compile line rules");
+  if (!inline_set->Compile()) return absl::InternalError("cannot compile inline rules");
+  compiled->line_patterns = std::move(line_set);
+  compiled->inline_prefilter = std::move(inline_set);
+  return BoilerplateStripper(std::move(compiled), rule_count);
+}
+
+absl::StatusOr<BoilerplateStripper> BoilerplateStripper::FromFile(const std::string& path) {
+  std::ifstream file(path);
+  if (!file) return absl::NotFoundError(StrCat("cannot open rules file ", path));
+  std::stringstream contents;
+  contents << file.rdbuf();
+  absl::StatusOr<BoilerplateStripper> stripper = FromRules(contents.str());
+  if (!stripper.ok()) {
+    return absl::Status(stripper.status().code(),
+                        StrCat(path, ": ", std::string(stripper.status().message())));
+  }
+  return stripper;
+}
+
+bool BoilerplateStripper::IsBoilerplateLine(std::string_view line) const {
+  const Compiled& c = *compiled_;
+  if (line.size() <= c.longest_line_literal * 2 + 8 && !c.line_literals.empty()) {
+    if (c.line_literals.contains(NormalizeForMatching(line))) return true;
+  }
+  std::vector<int> matched;
+  if (c.line_patterns->Match(line, &matched)) {
+    return CountWords(line) <= static_cast<size_t>(c.line_max_words);
+  }
+  return false;
+}
+
+StrippedText BoilerplateStripper::Strip(std::string_view folded_text,
+                                        bool record_removed) const {
+  const Compiled& c = *compiled_;
+  StrippedText result;
+  result.text.reserve(folded_text.size());
+  std::vector<int> inline_matches;
+  std::string edited;
+  for (std::string_view line : Split(folded_text, '\n')) {
+    line = StripAsciiWhitespace(line);
+    if (line.empty()) continue;
+    if (IsBoilerplateLine(line)) {
+      if (record_removed) result.removed.emplace_back(line);
+      continue;
+    }
+    std::string_view kept = line;
+    inline_matches.clear();
+    if (c.inline_prefilter->Match(line, &inline_matches)) {
+      std::sort(inline_matches.begin(), inline_matches.end());
+      edited.assign(line);
+      for (int index : inline_matches) {
+        const InlineRule& rule = c.inline_rules[index];
+        if (record_removed) RecordMatches(*rule.regex, edited, &result.removed);
+        RE2::GlobalReplace(&edited, *rule.regex, rule.rewrite);
+      }
+      // Removal can leave doubled or edge spaces behind; fold them again.
+      edited = FoldTypography(edited);
+      kept = StripAsciiWhitespace(edited);
+      if (!HasWordCharacter(kept)) continue;
+      if (IsBoilerplateLine(kept)) {
+        if (record_removed) result.removed.emplace_back(kept);
+        continue;
+      }
+    }
+    if (!result.text.empty()) result.text.push_back('\n');
+    result.text.append(kept);
+  }
+  return result;
+}
+
+}  // namespace storyd

@@ -1,0 +1,79 @@
+// Boilerplate stripping: removes what text extractors leave around an
+// article (ad markers, share buttons, comment prompts, captions, credits,
+// newsletter prompts, wire datelines) before the text is fingerprinted.
+//
+// Rules come from a text file that operators extend without a rebuild
+// (conf/boilerplate.rules documents the format). Four kinds:
+//
+//   line       <literal>  a whole line equal to the literal (case-insensitive,
+//                         after typography folding and trimming) is removed
+//   line-re    <regex>    a whole line matching the RE2 regex is removed
+//   inline     <literal>  every occurrence inside a line is removed
+//                         (case-insensitive)
+//   inline-re  <regex>    every match inside a line is removed, except the
+//                         text of a group named `keep`, e.g.
+//                         ^date \d{4}-\d{2}-\d{2} N?(?P<keep>[A-Z])
+//   option line-max-words <n>
+//                         a line-re rule never removes a line of more than n
+//                         words (default 12): the guard that keeps a broad
+//                         pattern from eating an article sentence.
+//
+// After inline removal a line left with no letters or digits is dropped.
+//
+// Example:
+//   absl::StatusOr<BoilerplateStripper> stripper =
+//       BoilerplateStripper::FromFile("conf/boilerplate.rules");
+//   StrippedText result = stripper->Strip(FoldTypography(body));
+//   // result.text: the kept lines; result.removed: what went, for `explain`.
+//
+// Thread safety: a BoilerplateStripper is immutable after construction;
+// Strip() may be called from any number of threads at once.
+#ifndef STORYD_CORE_BOILERPLATE_H_
+#define STORYD_CORE_BOILERPLATE_H_
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/statusor.h"
+
+
+namespace storyd {
+
+struct StrippedText {
+  std::string text;                  // kept lines joined by '\n'
+  std::vector<std::string> removed;  // removed lines and inline spans
+};
+
+class BoilerplateStripper {
+ public:
+  // Parses rules text. Errors name the line number and the problem.
+  static absl::StatusOr<BoilerplateStripper> FromRules(std::string_view rules_text);
+  static absl::StatusOr<BoilerplateStripper> FromFile(const std::string& path);
+
+  BoilerplateStripper(BoilerplateStripper&&) noexcept;
+  BoilerplateStripper& operator=(BoilerplateStripper&&) noexcept;
+  ~BoilerplateStripper();
+
+  // Strips `folded_text` (output of FoldTypography). When `removed` is not
+  // wanted, pass record_removed = false to skip building it.
+  StrippedText Strip(std::string_view folded_text, bool record_removed = true) const;
+
+  size_t rule_count() const { return rule_count_; }
+
+ private:
+  struct Compiled;
+  explicit BoilerplateStripper(std::unique_ptr<Compiled> compiled, size_t rule_count);
+
+  // Returns true when the whole (trimmed) line is boilerplate.
+  bool IsBoilerplateLine(std::string_view line) const;
+
+  std::unique_ptr<Compiled> compiled_;
+  size_t rule_count_ = 0;
+};
+
+}  // namespace storyd
+
+#endif  // STORYD_CORE_BOILERPLATE_H_

@@ -1,0 +1,177 @@
+#include "core/boilerplate.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "core/article.h"
+#include "core/default_rules.h"
+#include "core/text_normalizer.h"
+
+#include "core/strings.h"
+
+namespace storyd {
+namespace {
+
+BoilerplateStripper ShippedRules() {
+  absl::StatusOr<BoilerplateStripper> stripper =
+      BoilerplateStripper::FromFile(STORYD_SOURCE_DIR "/conf/boilerplate.rules");
+  EXPECT_TRUE(stripper.ok()) << stripper.status();
+  return std::move(*stripper);
+}
+
+std::vector<Article> ReadArticles(const std::string& name) {
+  std::ifstream file(std::string(STORYD_TEST_DATA) + "/" + name);
+  EXPECT_TRUE(file.good()) << name;
+  std::vector<Article> articles;
+  ArticleParser parser(1 << 24);
+  std::string line;
+  while (std::getline(file, line)) {
+    ParsedArticle parsed = parser.Parse(line);
+    EXPECT_TRUE(std::holds_alternative<Article>(parsed));
+    if (auto* article = std::get_if<Article>(&parsed)) articles.push_back(*article);
+  }
+  return articles;
+}
+
+TEST(BoilerplateRulesTest, ReportsBadRulesWithLineNumbers) {
+  auto bad_kind = BoilerplateStripper::FromRules("# c\n\nfoo bar\n");
+  ASSERT_FALSE(bad_kind.ok());
+  EXPECT_TRUE(Contains(std::string(bad_kind.status().message()), "line 3")) << bad_kind.status();
+  auto bad_regex = BoilerplateStripper::FromRules("line-re (unclosed\n");
+  ASSERT_FALSE(bad_regex.ok());
+  EXPECT_TRUE(Contains(std::string(bad_regex.status().message()), "bad regex"));
+  EXPECT_FALSE(BoilerplateStripper::FromRules("option line-max-words zero\n").ok());
+  EXPECT_FALSE(BoilerplateStripper::FromRules("line\n").ok());
+  EXPECT_FALSE(BoilerplateStripper::FromFile("/nonexistent/rules").ok());
+}
+
+TEST(BoilerplateRulesTest, EachRuleKind) {
+  auto stripper = BoilerplateStripper::FromRules(
+      "line Leave a Reply\n"
+      "line-re (?i)share (on|via) \\w+\n"
+      "inline [sponsored]\n"
+      "inline-re ^date \\d{4}-\\d{2}-\\d{2} N?(?P<keep>[A-Z])\n");
+  ASSERT_TRUE(stripper.ok()) << stripper.status();
+  EXPECT_EQ(stripper->rule_count(), 4u);
+  StrippedText out = stripper->Strip(
+      "date 2021-03-18 NAfter the attack, talks began.\n"
+      "LEAVE A REPLY\n"
+      "Share on Facebook\n"
+      "The minister [SPONSORED] said so.\n"
+      "[sponsored]\n"
+      "date 2021-03-18 New York was quiet.");
+  EXPECT_EQ(out.text,
+            "After the attack, talks began.\nThe minister said so.\nNew York was quiet.");
+  EXPECT_EQ(out.removed.size(), 6u);
+}
+
+TEST(BoilerplateRulesTest, LineRulesNeverTakeLongLines) {
+  auto stripper = BoilerplateStripper::FromRules(
+      "option line-max-words 5\nline-re (?i)copyright .*\n");
+  ASSERT_TRUE(stripper.ok());
+  StrippedText out = stripper->Strip(
+      "Copyright Getty Images\n"
+      "Copyright law was changed by parliament on Tuesday after a long debate.");
+  EXPECT_EQ(out.text, "Copyright law was changed by parliament on Tuesday after a long debate.");
+}
+
+TEST(BoilerplateRulesTest, BuiltInRulesAreTheShippedFile) {
+  auto built_in = BoilerplateStripper::FromRules(DefaultBoilerplateRules());
+  ASSERT_TRUE(built_in.ok()) << built_in.status();
+  EXPECT_EQ(built_in->rule_count(), ShippedRules().rule_count());
+  EXPECT_GT(built_in->rule_count(), 40u);
+}
+
+// The seed articles: every marker the design notes name is removed, and
+// every line of the reporting is kept.
+TEST(SeedStripTest, RemovesMarkersAndKeepsEveryReportingLine) {
+  const std::vector<std::string> markers = {
+      "[ad_1]", "[ad_2]", "Leave a Reply", "image caption", "copyright Getty Images",
+      "The BBC is not responsible for the content of external sites",
+      "View original tweet on Twitter", "PC: Reuters", "date 2021-03-18"};
+  // Lines of the seeds that are boilerplate as a whole.
+  const std::vector<std::string> boilerplate_lines = {
+      "74 copyright Getty Images", "PC: Reuters", "Leave a Reply", "[ad_1]", "[ad_2]",
+      "KEEP READING:", "Source link", "Please enter your comment!",
+      "Please enter your name here",
+      "The BBC is not responsible for the content of external sites.View original tweet on "
+      "Twitter"};
+  BoilerplateStripper stripper = ShippedRules();
+  std::vector<Article> seeds = ReadArticles("seeds.jsonl");
+  ASSERT_EQ(seeds.size(), 5u);
+  for (const Article& seed : seeds) {
+    const std::string folded = FoldTypography(seed.body);
+    StrippedText out = stripper.Strip(folded);
+    for (const std::string& marker : markers) {
+      EXPECT_FALSE(ContainsIgnoreCase(out.text, marker)) << seed.id << ": " << marker;
+    }
+    for (std::string_view line : Split(folded, '\n')) {
+      line = StripAsciiWhitespace(line);
+      if (line.empty()) continue;
+      bool boilerplate = false;
+      for (const std::string& b : boilerplate_lines) boilerplate |= line == b;
+      // A caption marker goes, the caption text stays.
+      if (StartsWith(line, "image caption ")) line.remove_prefix(14);
+      if (StartsWith(line, "date 2021-03-18 N")) {
+        line.remove_prefix(std::string_view("date 2021-03-18 N").size());
+      }
+      if (boilerplate) {
+        EXPECT_FALSE(Contains(out.text, line)) << seed.id << ": kept " << line;
+      } else {
+        EXPECT_TRUE(Contains(out.text, line)) << seed.id << ": lost " << line;
+      }
+    }
+  }
+}
+
+// Real news text (ECB+): stripping takes nothing that reads like a sentence.
+TEST(RealTextStripTest, KeepsArticleSentences) {
+  BoilerplateStripper stripper = ShippedRules();
+  size_t lines = 0, removed_lines = 0;
+  for (const Article& article : ReadArticles("ecbplus.jsonl")) {
+    std::string folded = FoldTypography(article.body);
+    for (std::string_view line : Split(folded, '\n')) {
+      if (!StripAsciiWhitespace(line).empty()) ++lines;
+    }
+    StrippedText out = stripper.Strip(folded);
+    for (const std::string& removed : out.removed) {
+      ++removed_lines;
+      std::vector<std::string_view> words;
+      Tokenize(removed, &words);
+      // A removed span is short and is not a sentence ending in a period
+      // after several words.
+      EXPECT_LE(words.size(), 12u) << article.id << ": " << removed;
+      EXPECT_FALSE(words.size() >= 6 && EndsWith(removed, "."))
+          << article.id << ": " << removed;
+    }
+  }
+  // Only a sliver of real text is boilerplate.
+  EXPECT_LT(removed_lines * 100, lines) << removed_lines << " of " << lines;
+}
+
+// The injected boilerplate of the near-duplicate set is gone after
+// stripping: no line of it survives in any article.
+TEST(RealTextStripTest, RemovesInjectedBoilerplate) {
+  BoilerplateStripper stripper = ShippedRules();
+  const std::vector<std::string> injected = {
+      "Subscribe to our newsletter", "Sign up for our daily briefing", "Posted in World News",
+      "Like Loading...", "Share this:", "Click to share on Twitter (Opens in new window)",
+      "Your email address will not be published", "Image copyright Getty Images",
+      "Continue reading below", "Updated 3 hours ago", "Email this article", "Cancel reply"};
+  for (const Article& article : ReadArticles("neardup.jsonl")) {
+    StrippedText out = stripper.Strip(FoldTypography(article.body));
+    for (std::string_view line : Split(out.text, '\n')) {
+      for (const std::string& marker : injected) {
+        EXPECT_FALSE(line == marker || StartsWith(line, marker))
+            << article.id << ": " << line;
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace storyd
