@@ -1,0 +1,265 @@
+// Copyright 2024 The storyd Authors.
+
+#include "core/fingerprint_index.h"
+
+#include <algorithm>
+#include <bit>
+#include <cassert>
+#include <new>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace storyd {
+
+// Slot header; num_tables_ std::atomic<uint32_t> links follow it in memory.
+struct FingerprintIndex::Slot {
+  std::atomic<uint64_t> stamp{0};
+  std::atomic<uint64_t> fingerprint{0};
+  std::atomic<uint64_t> seq{0};
+};
+
+namespace {
+
+constexpr size_t kSlotAlign = 64;
+
+// Murmur3 finalizer: a cheap, well-mixing 64-bit bijection.
+inline uint64_t Mix64(uint64_t x) {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdULL;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ULL;
+  x ^= x >> 33;
+  return x;
+}
+
+size_t RoundCapacity(size_t capacity) {
+  capacity = std::clamp(capacity, FingerprintIndex::kMinCapacity,
+                        FingerprintIndex::kMaxCapacity);
+  return std::bit_ceil(capacity);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<FingerprintIndex>> FingerprintIndex::Create(
+    size_t capacity, int max_distance) {
+  if (capacity == 0 || capacity > kMaxCapacity) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("FingerprintIndex capacity out of range: ", capacity));
+  }
+  if (max_distance < 0 || max_distance > kMaxDistance) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "FingerprintIndex max_distance out of range: ", max_distance));
+  }
+  return std::make_unique<FingerprintIndex>(capacity, max_distance);
+}
+
+FingerprintIndex::FingerprintIndex(size_t capacity, int max_distance)
+    : capacity_(RoundCapacity(capacity)),
+      mask_(capacity_ - 1),
+      max_distance_(std::clamp(max_distance, 0, kMaxDistance)),
+      num_blocks_(max_distance_ + 2),
+      num_tables_(num_blocks_ * (num_blocks_ - 1) / 2),
+      slot_bytes_((sizeof(Slot) + num_tables_ * sizeof(std::atomic<uint32_t>) +
+                   7) &
+                  ~size_t{7}),
+      buckets_per_table_(capacity_ / 4) {
+  static_assert(sizeof(std::atomic<uint64_t>) == 8);
+  static_assert(sizeof(std::atomic<uint32_t>) == 4);
+  // Blocks: the first 64 % B blocks are one bit wider than the rest.
+  const int base = 64 / num_blocks_;
+  const int extra = 64 % num_blocks_;
+  int shift = 0;
+  for (int b = 0; b < num_blocks_; ++b) {
+    const int width = base + (b < extra ? 1 : 0);
+    block_mask_[b] = (width == 64 ? ~uint64_t{0}
+                                  : ((uint64_t{1} << width) - 1) << shift);
+    shift += width;
+  }
+  int t = 0;
+  for (int i = 0; i < kMaxBlocks; ++i) {
+    for (int j = 0; j < kMaxBlocks; ++j) pair_table_[i][j] = -1;
+  }
+  for (int i = 0; i < num_blocks_; ++i) {
+    for (int j = i + 1; j < num_blocks_; ++j) {
+      pair_table_[i][j] = static_cast<int8_t>(t);
+      table_mask_[t] = block_mask_[i] | block_mask_[j];
+      ++t;
+    }
+  }
+  assert(t == num_tables_);
+
+  slots_ = static_cast<std::byte*>(::operator new(
+      capacity_ * slot_bytes_, std::align_val_t{kSlotAlign}));
+  for (size_t i = 0; i < capacity_; ++i) {
+    std::byte* p = slots_ + i * slot_bytes_;
+    new (p) Slot();
+    auto* links = reinterpret_cast<std::atomic<uint32_t>*>(p + sizeof(Slot));
+    for (int l = 0; l < num_tables_; ++l) new (&links[l]) std::atomic<uint32_t>(0);
+  }
+  // Value-initialized: every head starts at 0 (empty).
+  heads_ = std::make_unique<std::atomic<uint64_t>[]>(num_tables_ *
+                                                      buckets_per_table_);
+}
+
+FingerprintIndex::~FingerprintIndex() {
+  // std::atomic of integers is trivially destructible; only free the storage.
+  ::operator delete(slots_, std::align_val_t{kSlotAlign});
+}
+
+FingerprintIndex::Slot* FingerprintIndex::SlotFor(uint64_t number) const {
+  return std::launder(
+      reinterpret_cast<Slot*>(slots_ + (number & mask_) * slot_bytes_));
+}
+
+std::atomic<uint32_t>* FingerprintIndex::LinksOf(Slot* slot) const {
+  return std::launder(reinterpret_cast<std::atomic<uint32_t>*>(
+      reinterpret_cast<std::byte*>(slot) + sizeof(Slot)));
+}
+
+size_t FingerprintIndex::BucketOf(int table, uint64_t fingerprint) const {
+  const uint64_t key = fingerprint & table_mask_[table];
+  const uint64_t salt = (static_cast<uint64_t>(table) + 1) * 0x9e3779b97f4a7c15ULL;
+  return static_cast<size_t>(Mix64(key ^ salt)) & (buckets_per_table_ - 1);
+}
+
+int FingerprintIndex::FirstMatchingTable(uint64_t diff) const {
+  int first = -1;
+  for (int b = 0; b < num_blocks_; ++b) {
+    if ((diff & block_mask_[b]) != 0) continue;
+    if (first < 0) {
+      first = b;
+    } else {
+      return pair_table_[first][b];
+    }
+  }
+  return -1;
+}
+
+uint32_t FingerprintIndex::EncodeLink(uint64_t from, uint64_t to) const {
+  if (to == 0) return 0;
+  const int64_t delta = static_cast<int64_t>(to - from);
+  // |delta| >= capacity: one of the two is already expired; end the chain.
+  // capacity_ <= 2^30 so every stored delta fits in int32 and is non-zero.
+  if (delta <= -static_cast<int64_t>(capacity_) ||
+      delta >= static_cast<int64_t>(capacity_) || delta == 0) {
+    return 0;
+  }
+  return static_cast<uint32_t>(static_cast<int32_t>(delta));
+}
+
+void FingerprintIndex::Insert(uint64_t fingerprint, uint64_t seq) {
+  uint64_t number;
+  Slot* slot;
+  for (;;) {
+    // relaxed: the claim only needs atomicity (each number handed out once);
+    // the entry's data is ordered by the stamp protocol below.
+    number = cursor_.fetch_add(1, std::memory_order_relaxed);
+    slot = SlotFor(number);
+    // relaxed: only the expected value for the ownership CAS below.
+    uint64_t stamp = slot->stamp.load(std::memory_order_relaxed);
+    bool owned = false;
+    // Take the slot unless a writer is busy in it (a stalled older writer, or
+    // a newer one) or it already holds a newer number: then our number is
+    // given up and we claim another, never waiting for the other writer.
+    while ((stamp & 1) == 0 && (stamp >> 1) < number) {
+      // relaxed: the CAS only transfers ownership; our release field stores
+      // below carry the busy stamp to any reader that sees them.
+      if (slot->stamp.compare_exchange_weak(stamp, (number << 1) | 1,
+                                            std::memory_order_relaxed)) {
+        owned = true;
+        break;
+      }
+    }
+    if (owned) break;
+  }
+  // release (a plain store on x86): pairs with the reader's acquire field
+  // loads. A reader that loads one of these values synchronizes with the
+  // store, so its stamp re-load sees our busy stamp (or later) and it
+  // discards the node. (Seqlock without fences: ThreadSanitizer does not
+  // model std::atomic_thread_fence, and GCC rejects it under -Wtsan.)
+  slot->fingerprint.store(fingerprint, std::memory_order_release);
+  slot->seq.store(seq, std::memory_order_release);
+  // release: a reader that acquires stamp == 2n sees the fields above.
+  slot->stamp.store(number << 1, std::memory_order_release);
+
+  std::atomic<uint32_t>* links = LinksOf(slot);
+  for (int t = 0; t < num_tables_; ++t) {
+    std::atomic<uint64_t>& head =
+        heads_[t * buckets_per_table_ + BucketOf(t, fingerprint)];
+    // acquire: pairs with the release of the push that stored `h`, so the
+    // chain behind `h` is visible to us and, transitively, to readers that
+    // acquire our push.
+    uint64_t h = head.load(std::memory_order_acquire);
+    for (;;) {
+      // release: as for the fields, a reader of a *previous* number of this
+      // slot that loads this link must then see a newer stamp. Rewritten
+      // only while the CAS fails, i.e. before this node is reachable.
+      links[t].store(EncodeLink(number, h), std::memory_order_release);
+      // acq_rel on success: release publishes the link and the stamp store
+      // above to readers acquiring the head; acquire keeps the release
+      // sequence of earlier pushes visible. acquire on failure: as the load.
+      if (head.compare_exchange_weak(h, number, std::memory_order_acq_rel,
+                                     std::memory_order_acquire)) {
+        break;
+      }
+    }
+  }
+}
+
+void FingerprintIndex::Lookup(uint64_t fingerprint,
+                              std::vector<FingerprintMatch>* out) const {
+  for (int t = 0; t < num_tables_; ++t) {
+    const std::atomic<uint64_t>& head =
+        heads_[t * buckets_per_table_ + BucketOf(t, fingerprint)];
+    // acquire: pairs with the release CAS of the push that stored it, making
+    // that node's stamp, fields and link (and, transitively, the whole chain
+    // behind it) visible.
+    uint64_t number = head.load(std::memory_order_acquire);
+    if (number == 0) continue;
+    // relaxed: the claim of every node in the chain happens-before the head
+    // load above, so end > number for all of them; a stale value only makes
+    // us treat a few more entries as live, which the stamps then check.
+    const uint64_t end = cursor_.load(std::memory_order_relaxed);
+    for (size_t steps = 0; steps < capacity_; ++steps) {
+      if (end - number > capacity_) break;  // Expired (or bogus): stop.
+      Slot* slot = SlotFor(number);
+      // acquire: pairs with the publishing release store of the stamp.
+      const uint64_t stamp = slot->stamp.load(std::memory_order_acquire);
+      if (stamp != (number << 1)) break;  // Overwritten or being written.
+      // acquire (plain loads on x86): pair with the writer's release field
+      // stores; if any load sees a later writer's value, the stamp re-load
+      // below (which cannot move above them) sees that writer's busy stamp.
+      const uint64_t fp = slot->fingerprint.load(std::memory_order_acquire);
+      const uint64_t seq = slot->seq.load(std::memory_order_acquire);
+      const uint32_t link = LinksOf(slot)[t].load(std::memory_order_acquire);
+      // relaxed: ordered after the acquire loads above.
+      if (slot->stamp.load(std::memory_order_relaxed) != stamp) break;
+      const uint64_t diff = fingerprint ^ fp;
+      const int distance = std::popcount(diff);
+      if (distance <= max_distance_ && FirstMatchingTable(diff) == t) {
+        out->push_back(FingerprintMatch{seq, fp, distance});
+      }
+      if (link == 0) break;
+      number += static_cast<uint64_t>(
+          static_cast<int64_t>(static_cast<int32_t>(link)));
+    }
+  }
+}
+
+size_t FingerprintIndex::size() const {
+  // relaxed: a statistic; no data is read based on it.
+  const uint64_t claimed = cursor_.load(std::memory_order_relaxed) - 1;
+  return static_cast<size_t>(std::min<uint64_t>(claimed, capacity_));
+}
+
+size_t FingerprintIndex::MemoryBytes() const {
+  return sizeof(*this) + capacity_ * slot_bytes_ +
+         num_tables_ * buckets_per_table_ * sizeof(std::atomic<uint64_t>);
+}
+
+double FingerprintIndex::BytesPerEntry() const {
+  return static_cast<double>(MemoryBytes()) / static_cast<double>(capacity_);
+}
+
+}  // namespace storyd

@@ -1,0 +1,360 @@
+// Copyright 2024 The storyd Authors.
+
+#include "core/shingle_window.h"
+
+#include <algorithm>
+#include <bit>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace storyd {
+
+struct ShingleWindow::Record {
+  std::atomic<uint64_t> stamp{0};
+  std::atomic<uint64_t> seq{0};
+  std::atomic<uint64_t> offset{0};
+  std::atomic<uint32_t> len{0};
+  std::atomic<uint32_t> num_anchors{0};
+  // Anchor node i: its value and its link (signed node-number difference).
+  std::atomic<uint32_t> anchor[kMaxAnchors] = {};
+  std::atomic<uint32_t> next[kMaxAnchors] = {};
+};
+
+struct alignas(64) ShingleWindow::SeqGroup {
+  static constexpr int kCells = 8;
+  std::atomic<uint64_t> cell[kCells] = {};  // Record numbers; 0 = empty.
+};
+
+namespace {
+
+constexpr uint64_t kAnchorShift = 4;  // Node number = record << 4 | index.
+static_assert((uint64_t{1} << kAnchorShift) == ShingleWindow::kMaxAnchors);
+
+inline uint64_t Mix64(uint64_t x) {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdULL;
+  x ^= x >> 33;
+  x *= 0xc4ceb9fe1a85ec53ULL;
+  x ^= x >> 33;
+  return x;
+}
+
+size_t RoundPow2(size_t v, size_t lo, size_t hi) {
+  return std::bit_ceil(std::clamp(v, lo, hi));
+}
+
+// Link stored in node `from` pointing to node `to`; 0 if none or if the two
+// are `limit` or more apart (then one of them is expired).
+uint32_t EncodeLink(uint64_t from, uint64_t to, uint64_t limit) {
+  if (to == 0) return 0;
+  const int64_t delta = static_cast<int64_t>(to - from);
+  if (delta == 0 || delta <= -static_cast<int64_t>(limit) ||
+      delta >= static_cast<int64_t>(limit)) {
+    return 0;
+  }
+  return static_cast<uint32_t>(static_cast<int32_t>(delta));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ShingleWindow>> ShingleWindow::Create(
+    size_t arena_words, size_t max_entries) {
+  if (arena_words == 0 || arena_words > kMaxArenaWords) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ShingleWindow arena_words out of range: ", arena_words));
+  }
+  if (max_entries == 0 || max_entries > kMaxEntries) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ShingleWindow max_entries out of range: ", max_entries));
+  }
+  return std::make_unique<ShingleWindow>(arena_words, max_entries);
+}
+
+ShingleWindow::ShingleWindow(size_t arena_words, size_t max_entries)
+    : arena_words_(RoundPow2(arena_words, kMinArenaWords, kMaxArenaWords)),
+      arena_mask_(arena_words_ - 1),
+      max_entries_(RoundPow2(max_entries, kMinEntries, kMaxEntries)),
+      record_mask_(max_entries_ - 1),
+      anchor_buckets_(8 * max_entries_),
+      // make_unique<T[]> value-initializes: all zero.
+      arena_(std::make_unique<std::atomic<uint32_t>[]>(arena_words_)),
+      records_(std::make_unique<Record[]>(max_entries_)),
+      anchor_heads_(std::make_unique<std::atomic<uint64_t>[]>(anchor_buckets_)),
+      seq_groups_(std::make_unique<SeqGroup[]>(max_entries_)) {}
+
+ShingleWindow::~ShingleWindow() = default;
+
+ShingleWindow::Record& ShingleWindow::RecordFor(uint64_t number) const {
+  return records_[number & record_mask_];
+}
+
+size_t ShingleWindow::AnchorBucket(uint32_t anchor) const {
+  return static_cast<size_t>(Mix64(anchor)) & (anchor_buckets_ - 1);
+}
+
+ShingleWindow::SeqGroup& ShingleWindow::SeqGroupFor(uint64_t seq) const {
+  return seq_groups_[Mix64(seq ^ 0x5bd1e9955bd1e995ULL) & record_mask_];
+}
+
+bool ShingleWindow::Insert(uint64_t seq, absl::Span<const uint32_t> shingles) {
+  if (shingles.empty() || shingles.size() > arena_words_ / 2) return false;
+  const uint32_t len = static_cast<uint32_t>(shingles.size());
+
+  uint64_t number;
+  for (;;) {
+    // relaxed: the claim only needs atomicity; data is ordered by the stamp.
+    number = record_cursor_.fetch_add(1, std::memory_order_relaxed);
+    // relaxed: only the expected value for the ownership CAS below.
+    uint64_t stamp = RecordFor(number).stamp.load(std::memory_order_relaxed);
+    bool owned = false;
+    // Busy (a stalled writer owns it) or already newer: give the number up.
+    while ((stamp & 1) == 0 && (stamp >> 1) < number) {
+      // relaxed: ownership transfer only; our release stores below carry the
+      // busy stamp to any reader that sees them.
+      if (RecordFor(number).stamp.compare_exchange_weak(
+              stamp, (number << 1) | 1, std::memory_order_relaxed)) {
+        owned = true;
+        break;
+      }
+    }
+    if (owned) break;
+  }
+  Record& rec = RecordFor(number);
+
+  // relaxed: atomicity only; the release word stores below carry the claim
+  // to readers (see "Arena seqlock argument" in the header).
+  const uint64_t offset =
+      word_cursor_.fetch_add(len, std::memory_order_relaxed);
+  // All stores below are release (plain stores on x86) and pair with the
+  // readers' acquire loads: a reader that loads any value stored below also
+  // sees our busy stamp and our arena claim, and discards what it read.
+  // (Seqlock without fences: ThreadSanitizer does not model
+  // std::atomic_thread_fence, and GCC rejects it under -Wtsan.)
+  for (uint32_t i = 0; i < len; ++i) {
+    arena_[(offset + i) & arena_mask_].store(shingles[i],
+                                             std::memory_order_release);
+  }
+  const uint32_t num_anchors =
+      static_cast<uint32_t>(std::min<size_t>(kMaxAnchors, len));
+  rec.seq.store(seq, std::memory_order_release);
+  rec.offset.store(offset, std::memory_order_release);
+  rec.len.store(len, std::memory_order_release);
+  rec.num_anchors.store(num_anchors, std::memory_order_release);
+  for (uint32_t i = 0; i < num_anchors; ++i) {
+    rec.anchor[i].store(shingles[i], std::memory_order_release);
+  }
+  // release: a reader acquiring stamp == 2r sees everything above.
+  rec.stamp.store(number << 1, std::memory_order_release);
+
+  const uint64_t link_limit = max_entries_ << kAnchorShift;
+  for (uint32_t i = 0; i < num_anchors; ++i) {
+    const uint64_t node = (number << kAnchorShift) | i;
+    std::atomic<uint64_t>& head = anchor_heads_[AnchorBucket(shingles[i])];
+    // acquire: pairs with the release CAS of the push that stored `h`.
+    uint64_t h = head.load(std::memory_order_acquire);
+    for (;;) {
+      // release: a reader of a previous number of this record that loads
+      // this link must then see a newer stamp. Rewritten only while the CAS
+      // fails, i.e. before the node is reachable.
+      rec.next[i].store(EncodeLink(node, h, link_limit),
+                        std::memory_order_release);
+      // acq_rel on success: release publishes link and record to readers
+      // that acquire the head; acquire continues the chain's visibility.
+      if (head.compare_exchange_weak(h, node, std::memory_order_acq_rel,
+                                     std::memory_order_acquire)) {
+        break;
+      }
+    }
+  }
+
+  // Seq table: replace an empty or expired cell, else the oldest record.
+  SeqGroup& group = SeqGroupFor(seq);
+  for (int attempt = 0; attempt < 2 * SeqGroup::kCells; ++attempt) {
+    // relaxed: only used to pick a victim; readers validate by stamp.
+    const uint64_t end = record_cursor_.load(std::memory_order_relaxed);
+    int victim = 0;
+    uint64_t victim_value = ~uint64_t{0};
+    for (int c = 0; c < SeqGroup::kCells; ++c) {
+      // relaxed: a hint for choosing the victim; the CAS checks it.
+      const uint64_t v = group.cell[c].load(std::memory_order_relaxed);
+      if (v == 0 || end - v > max_entries_) {
+        victim = c;
+        victim_value = v;
+        break;
+      }
+      if (v < victim_value) {
+        victim = c;
+        victim_value = v;
+      }
+    }
+    // release: a reader acquiring this cell sees our published stamp.
+    if (group.cell[victim].compare_exchange_strong(
+            victim_value, number, std::memory_order_release,
+            std::memory_order_relaxed)) {
+      break;
+    }
+  }
+  return true;
+}
+
+std::optional<ShingleWindow::RecordView> ShingleWindow::ReadRecord(
+    uint64_t number) const {
+  // relaxed: a stale value only delays the expiry decision; stamps decide.
+  const uint64_t end = record_cursor_.load(std::memory_order_relaxed);
+  if (number == 0 || end - number > max_entries_) return std::nullopt;
+  const Record& rec = RecordFor(number);
+  // acquire: pairs with the publishing release store of the stamp.
+  const uint64_t stamp = rec.stamp.load(std::memory_order_acquire);
+  if (stamp != (number << 1)) return std::nullopt;
+  RecordView view;
+  view.number = number;
+  // acquire (plain loads on x86): pair with the writer's release stores; a
+  // value from a later writer makes the stamp re-load below differ.
+  view.seq = rec.seq.load(std::memory_order_acquire);
+  view.offset = rec.offset.load(std::memory_order_acquire);
+  view.len = rec.len.load(std::memory_order_acquire);
+  // relaxed: ordered after the acquire loads above.
+  if (rec.stamp.load(std::memory_order_relaxed) != stamp) return std::nullopt;
+  return view;
+}
+
+std::optional<uint32_t> ShingleWindow::Intersect(
+    absl::Span<const uint32_t> shingles, const RecordView& view) const {
+  // relaxed: early-out only; the check after the loop is the real one.
+  if (word_cursor_.load(std::memory_order_relaxed) - view.offset >
+      arena_words_) {
+    return std::nullopt;
+  }
+  uint32_t shared = 0;
+  size_t i = 0;
+  const size_t n = shingles.size();
+  for (uint32_t j = 0; j < view.len && i < n; ++j) {
+    // acquire (a plain load on x86): pairs with the writers' release word
+    // stores; if this is a later claim's word, that claim is visible to the
+    // cursor load below (see "Arena seqlock argument" in the header).
+    const uint32_t w =
+        arena_[(view.offset + j) & arena_mask_].load(std::memory_order_acquire);
+    while (i < n && shingles[i] < w) ++i;
+    if (i < n && shingles[i] == w) {
+      ++shared;
+      ++i;
+    }
+  }
+  // relaxed: ordered after the acquire word loads above.
+  if (word_cursor_.load(std::memory_order_relaxed) - view.offset >
+      arena_words_) {
+    return std::nullopt;
+  }
+  return shared;
+}
+
+std::optional<ShingleMatch> ShingleWindow::Match(
+    absl::Span<const uint32_t> shingles, const RecordView& view) const {
+  if (shingles.empty() || view.len == 0) return std::nullopt;
+  const std::optional<uint32_t> shared = Intersect(shingles, view);
+  if (!shared.has_value()) return std::nullopt;
+  const size_t denom = std::min<size_t>(shingles.size(), view.len);
+  return ShingleMatch{view.seq,
+                      static_cast<double>(*shared) / static_cast<double>(denom),
+                      *shared, view.len};
+}
+
+void ShingleWindow::Lookup(absl::Span<const uint32_t> shingles,
+                           double min_containment, size_t max_candidates,
+                           std::vector<ShingleMatch>* out) const {
+  if (shingles.empty() || max_candidates == 0) return;
+  struct Hit {
+    RecordView view;
+    uint32_t shared_anchors;
+  };
+  std::vector<Hit> hits;
+  const size_t num_anchors = std::min(kMaxAnchors, shingles.size());
+  for (size_t a = 0; a < num_anchors; ++a) {
+    const uint32_t anchor = shingles[a];
+    // acquire: pairs with the release CAS of the push that stored the head,
+    // making the chain behind it (stamps, fields, links) visible.
+    uint64_t node =
+        anchor_heads_[AnchorBucket(anchor)].load(std::memory_order_acquire);
+    for (size_t steps = 0; node != 0 && steps < kMaxChainWalk; ++steps) {
+      const uint64_t number = node >> kAnchorShift;
+      const size_t index = node & (kMaxAnchors - 1);
+      // relaxed: every node in the chain was claimed before the head load
+      // above (acquire), so end > number; stale values only keep more.
+      const uint64_t end = record_cursor_.load(std::memory_order_relaxed);
+      if (number == 0 || end - number > max_entries_) break;  // Expired.
+      const Record& rec = RecordFor(number);
+      // acquire: pairs with the publishing release store of the stamp.
+      const uint64_t stamp = rec.stamp.load(std::memory_order_acquire);
+      if (stamp != (number << 1)) break;  // Overwritten: chain is cut.
+      // acquire (plain loads on x86): pair with the writer's release stores
+      // (seqlock read side); a later writer's value makes the re-load differ.
+      const uint32_t value = rec.anchor[index].load(std::memory_order_acquire);
+      const uint32_t link = rec.next[index].load(std::memory_order_acquire);
+      RecordView view;
+      view.number = number;
+      view.seq = rec.seq.load(std::memory_order_acquire);
+      view.offset = rec.offset.load(std::memory_order_acquire);
+      view.len = rec.len.load(std::memory_order_acquire);
+      // relaxed: ordered after the acquire loads above.
+      if (rec.stamp.load(std::memory_order_relaxed) != stamp) break;
+      if (value == anchor) hits.push_back(Hit{view, 1});
+      if (link == 0) break;
+      node += static_cast<uint64_t>(
+          static_cast<int64_t>(static_cast<int32_t>(link)));
+    }
+  }
+  if (hits.empty()) return;
+  // Aggregate by record number: count of query anchors each record shares.
+  std::sort(hits.begin(), hits.end(), [](const Hit& a, const Hit& b) {
+    return a.view.number < b.view.number;
+  });
+  size_t unique = 0;
+  for (size_t i = 0; i < hits.size(); ++i) {
+    if (unique > 0 && hits[unique - 1].view.number == hits[i].view.number) {
+      ++hits[unique - 1].shared_anchors;
+    } else {
+      hits[unique++] = hits[i];
+    }
+  }
+  hits.resize(unique);
+  const size_t take = std::min(max_candidates, hits.size());
+  std::partial_sort(hits.begin(), hits.begin() + take, hits.end(),
+                    [](const Hit& a, const Hit& b) {
+                      if (a.shared_anchors != b.shared_anchors) {
+                        return a.shared_anchors > b.shared_anchors;
+                      }
+                      if (a.view.seq != b.view.seq) {
+                        return a.view.seq < b.view.seq;
+                      }
+                      return a.view.number < b.view.number;
+                    });
+  for (size_t i = 0; i < take; ++i) {
+    const std::optional<ShingleMatch> m = Match(shingles, hits[i].view);
+    if (m.has_value() && m->containment >= min_containment) out->push_back(*m);
+  }
+}
+
+std::optional<ShingleMatch> ShingleWindow::Containment(
+    absl::Span<const uint32_t> shingles, uint64_t seq) const {
+  const SeqGroup& group = SeqGroupFor(seq);
+  for (int c = 0; c < SeqGroup::kCells; ++c) {
+    // acquire: pairs with the writer's release CAS, so the record's published
+    // stamp is visible to ReadRecord.
+    const uint64_t number = group.cell[c].load(std::memory_order_acquire);
+    if (number == 0) continue;
+    const std::optional<RecordView> view = ReadRecord(number);
+    if (!view.has_value() || view->seq != seq) continue;
+    return Match(shingles, *view);
+  }
+  return std::nullopt;
+}
+
+size_t ShingleWindow::MemoryBytes() const {
+  return sizeof(*this) + arena_words_ * sizeof(std::atomic<uint32_t>) +
+         max_entries_ * sizeof(Record) +
+         anchor_buckets_ * sizeof(std::atomic<uint64_t>) +
+         max_entries_ * sizeof(SeqGroup);
+}
+
+}  // namespace storyd

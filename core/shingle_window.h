@@ -1,0 +1,201 @@
+// Copyright 2024 The storyd Authors.
+//
+// ShingleWindow: the shingle sets of the most recent articles, kept within a
+// fixed word budget, with an index on each set's "anchors" so that a query can
+// find earlier articles that share anchors and compute the exact containment
+// |A n B| / min(|A|, |B|).
+//
+// A set is a sorted, de-duplicated vector of 32-bit shingle hashes.  Its
+// anchors are its first (smallest) min(16, size) values; two sets with large
+// containment very likely share some of them (for a subset made of half of a
+// set, about half of the subset's anchors are anchors of the full set).
+//
+// Storage.  Three rings, all of std::atomic so that ThreadSanitizer sees no
+// data race, and relaxed loads compile to plain loads on x86:
+//  * Records: max_entries records (a power of two), claimed by fetch_add on a
+//    64-bit record cursor (record numbers start at 1).  A record holds a
+//    64-bit stamp (seqlock: 2r + 1 while being written, 2r once published),
+//    the seq, the set's 64-bit arena offset and length, and 16 anchor nodes
+//    (anchor value + 32-bit signed link to the next node of its bucket).  The
+//    anchor node i of record r has node number 16 r + i, so nodes expire and
+//    are validated together with their record.  Record slot ownership works
+//    as in FingerprintIndex: CAS from a stamp that is neither busy nor newer,
+//    otherwise give the number up and claim another one.
+//  * Arena: arena_words 32-bit words (a power of two).  A writer claims `len`
+//    words with fetch_add on a 64-bit word cursor; word p lives at
+//    p & (arena_words - 1), so a set may wrap around the end of the array and
+//    no space is skipped.
+//  * Anchor buckets: a power of two >= 8 * max_entries of 64-bit heads (node
+//    numbers, 0 = empty), chains prepended by CAS as in FingerprintIndex.
+//  * Seq table: max_entries groups of 8 cells holding record numbers, found by
+//    hash(seq); used by Containment(). A writer replaces an empty or expired
+//    cell, else the oldest record of the group (which is nearest to expiry).
+//
+// Arena seqlock argument.  Writer: (1) claim = word_cursor.fetch_add(len)
+// (relaxed), (2) release stores of the words, later (3) release store of the
+// record stamp.  Reader: a validated record gives (offset, len); acquire loads
+// of the words while intersecting; then a relaxed load of word_cursor (it
+// cannot move above the acquire loads); the result is kept only if
+// word_cursor - offset <= arena_words.  If any word the reader loaded was
+// stored by a *later* writer W' (whose claim covers position
+// p + k * arena_words for some k >= 1), the reader's acquire load
+// synchronizes with W''s release store (2), so W''s claim (1) happens-before
+// the reader's cursor load, which therefore returns at least W''s claim end
+// > offset + arena_words, and the result is discarded.  Conversely, while
+// word_cursor - offset <= arena_words no claim has covered any word of
+// [offset, offset + len) a second time, and the record's stamp acquire (3)
+// made the original words visible.  So a reported containment is always
+// computed on exactly the words of the record it names.  (The fence form —
+// claim; release fence; relaxed stores / relaxed loads; acquire fence;
+// cursor load — is equivalent, but ThreadSanitizer does not model fences and
+// GCC rejects them under -fsanitize=thread -Werror.  Release stores and
+// acquire loads are plain MOVs on x86-64.)  Record fields and anchor nodes use
+// the same release-store / acquire-load seqlock as FingerprintIndex.
+//
+// Anchor chain cap.  A lookup walks at most kMaxChainWalk (64) nodes per
+// query anchor, newest first; an anchor shared by more recent articles than
+// that (boilerplate shingles) only yields its 64 newest.  This bounds a
+// lookup to 16 * 64 node visits plus max_candidates intersections.
+//
+// Thread safety
+//   Insert, Lookup, Containment and MemoryBytes may be called concurrently
+//   from any number of threads without external synchronization.  Insert is
+//   lock-free (CAS retries only); readers never block and never retry.
+//   What a reader may assume:
+//   * Every reported ShingleMatch was computed on a consistent snapshot of one
+//     record: seq, set_size and the words it intersected all belong to the
+//     same Insert call; a set overwritten while being read is skipped, never
+//     reported torn.
+//   * An Insert that completed before the read started and whose record and
+//     arena words are still inside their rings is found (Lookup: if it shares
+//     an anchor with the query and is within the chain cap; Containment: if
+//     its seq-table cell was not evicted by a group of more than 8 live seqs).
+//   * An entry concurrently being overwritten, or an Insert concurrent with
+//     the read, may or may not be seen.
+//   * Corner case: as in FingerprintIndex, a writer preempted for more than
+//     max_entries inserts between publishing and pushing its anchors may cut
+//     a chain short for readers until the cut entries expire.
+//
+// Invariants
+//   * arena_words_, max_entries_ are powers of two; stamps only grow.
+//   * A record's fields and anchor values change only while its stamp is odd
+//     and only by its owner; a node's link is written only by the record's
+//     owner before the node is pushed, and is final once reachable.
+//   * Every non-zero link is the difference of two node numbers less than
+//     16 * max_entries apart (fits in int32; 0 means end of chain).
+//   * A record r is live while record_cursor - r <= max_entries and its set is
+//     readable while word_cursor - offset <= arena_words.
+
+#ifndef STORYD_CORE_SHINGLE_WINDOW_H_
+#define STORYD_CORE_SHINGLE_WINDOW_H_
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+
+namespace storyd {
+
+// One result of ShingleWindow::Lookup / Containment.
+struct ShingleMatch {
+  uint64_t seq;         // The stored article's seq.
+  double containment;   // shared / min(query size, set_size).
+  uint32_t shared;      // |query n stored set|.
+  uint32_t set_size;    // |stored set|.
+};
+
+class ShingleWindow {
+ public:
+  static constexpr size_t kMaxAnchors = 16;
+  static constexpr size_t kMaxChainWalk = 64;
+  static constexpr size_t kMinArenaWords = 64;
+  static constexpr size_t kMinEntries = 4;
+  static constexpr size_t kMaxArenaWords = size_t{1} << 34;
+  static constexpr size_t kMaxEntries = size_t{1} << 26;
+
+  // Validating factory: InvalidArgument if either size is 0 or above its
+  // maximum.
+  static absl::StatusOr<std::unique_ptr<ShingleWindow>> Create(
+      size_t arena_words, size_t max_entries);
+
+  // Both sizes are rounded up to powers of two (and clamped to [min, max]).
+  // The anchor table has 8 * max_entries buckets.
+  ShingleWindow(size_t arena_words, size_t max_entries);
+  ~ShingleWindow();
+
+  ShingleWindow(const ShingleWindow&) = delete;
+  ShingleWindow& operator=(const ShingleWindow&) = delete;
+
+  // Stores the set under `seq` and indexes its anchors. Lock-free. Returns
+  // false (and stores nothing) if the set is empty or larger than
+  // arena_words() / 2. REQUIRES: shingles sorted ascending and unique;
+  // seqs should be unique among live entries (Containment returns any one).
+  bool Insert(uint64_t seq, absl::Span<const uint32_t> shingles);
+
+  // Appends a match for each live entry that shares at least one anchor with
+  // `shingles` and has containment >= min_containment, considering at most
+  // max_candidates entries: most shared anchors first, ties by smaller seq.
+  // Never blocks. REQUIRES: shingles sorted ascending and unique;
+  // out != nullptr.
+  void Lookup(absl::Span<const uint32_t> shingles, double min_containment,
+              size_t max_candidates, std::vector<ShingleMatch>* out) const;
+
+  // Containment between `shingles` and the live entry stored under `seq`, or
+  // nullopt if there is none (expired, overwritten, evicted from the seq
+  // table, or concurrently being written). REQUIRES: shingles sorted, unique.
+  std::optional<ShingleMatch> Containment(absl::Span<const uint32_t> shingles,
+                                          uint64_t seq) const;
+
+  // Bytes allocated (arena, records, anchor heads, seq table, object).
+  size_t MemoryBytes() const;
+
+  size_t arena_words() const { return arena_words_; }
+  size_t max_entries() const { return max_entries_; }
+
+ private:
+  struct Record;
+  struct SeqGroup;
+  // A validated snapshot of a record.
+  struct RecordView {
+    uint64_t number;
+    uint64_t seq;
+    uint64_t offset;
+    uint32_t len;
+  };
+
+  Record& RecordFor(uint64_t number) const;
+  size_t AnchorBucket(uint32_t anchor) const;
+  SeqGroup& SeqGroupFor(uint64_t seq) const;
+  // Reads record `number` consistently; nullopt if expired or overwritten.
+  std::optional<RecordView> ReadRecord(uint64_t number) const;
+  // |shingles n set of view|, or nullopt if the words were overwritten.
+  std::optional<uint32_t> Intersect(absl::Span<const uint32_t> shingles,
+                                    const RecordView& view) const;
+  std::optional<ShingleMatch> Match(absl::Span<const uint32_t> shingles,
+                                    const RecordView& view) const;
+
+  const size_t arena_words_;
+  const uint64_t arena_mask_;
+  const size_t max_entries_;
+  const uint64_t record_mask_;
+  const size_t anchor_buckets_;
+
+  // Next record number to claim; starts at 1.
+  alignas(64) std::atomic<uint64_t> record_cursor_{1};
+  // Next arena word position to claim; starts at 0.
+  alignas(64) std::atomic<uint64_t> word_cursor_{0};
+
+  std::unique_ptr<std::atomic<uint32_t>[]> arena_;
+  std::unique_ptr<Record[]> records_;
+  std::unique_ptr<std::atomic<uint64_t>[]> anchor_heads_;
+  std::unique_ptr<SeqGroup[]> seq_groups_;
+};
+
+}  // namespace storyd
+
+#endif  // STORYD_CORE_SHINGLE_WINDOW_H_

@@ -1,0 +1,300 @@
+// Copyright 2024 The storyd Authors.
+
+#include "core/shingle_window.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <random>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace storyd {
+namespace {
+
+using Set = std::vector<uint32_t>;
+
+Set Normalize(Set s) {
+  std::sort(s.begin(), s.end());
+  s.erase(std::unique(s.begin(), s.end()), s.end());
+  return s;
+}
+
+Set RandomSet(std::mt19937_64& rng, size_t n, uint32_t universe) {
+  Set s;
+  while (s.size() < n) {
+    s.push_back(static_cast<uint32_t>(rng() % universe));
+    if (s.size() == n) s = Normalize(s);
+  }
+  return s;
+}
+
+// A random subset keeping each element with probability p.
+Set Subset(const Set& s, double p, std::mt19937_64& rng) {
+  std::bernoulli_distribution keep(p);
+  Set out;
+  for (uint32_t v : s) {
+    if (keep(rng)) out.push_back(v);
+  }
+  if (out.empty()) out.push_back(s[0]);
+  return out;
+}
+
+uint32_t Shared(const Set& a, const Set& b) {
+  Set both;
+  std::set_intersection(a.begin(), a.end(), b.begin(), b.end(),
+                        std::back_inserter(both));
+  return static_cast<uint32_t>(both.size());
+}
+
+double BruteContainment(const Set& a, const Set& b) {
+  return static_cast<double>(Shared(a, b)) /
+         static_cast<double>(std::min(a.size(), b.size()));
+}
+
+bool SharesAnchor(const Set& a, const Set& b) {
+  const Set qa(a.begin(), a.begin() + std::min<size_t>(16, a.size()));
+  const Set qb(b.begin(), b.begin() + std::min<size_t>(16, b.size()));
+  return Shared(qa, qb) > 0;
+}
+
+TEST(ShingleWindowTest, CreateValidates) {
+  EXPECT_FALSE(ShingleWindow::Create(0, 16).ok());
+  EXPECT_FALSE(ShingleWindow::Create(1024, 0).ok());
+  auto w = ShingleWindow::Create(1000, 100);
+  ASSERT_TRUE(w.ok());
+  EXPECT_EQ((*w)->arena_words(), 1024u);
+  EXPECT_EQ((*w)->max_entries(), 128u);
+  EXPECT_FALSE((*w)->Insert(1, {}));
+  EXPECT_FALSE((*w)->Insert(1, Set(600, 1)));
+}
+
+TEST(ShingleWindowTest, ContainmentIsExactAgainstBruteForce) {
+  std::mt19937_64 rng(11);
+  ShingleWindow window(1 << 18, 1024);
+  std::vector<Set> sets;
+  // Small universe so that sets share anchors and overlap in varied amounts.
+  for (int i = 0; i < 300; ++i) {
+    if (i > 0 && i % 3 == 0) {
+      // Variant of an earlier set: subset plus some fresh values.
+      Set v = Subset(sets[rng() % sets.size()], 0.7, rng);
+      Set extra = RandomSet(rng, 1 + rng() % 50, 200000);
+      v.insert(v.end(), extra.begin(), extra.end());
+      sets.push_back(Normalize(v));
+    } else {
+      sets.push_back(RandomSet(rng, 20 + rng() % 400, 200000));
+    }
+    ASSERT_TRUE(window.Insert(static_cast<uint64_t>(i), sets.back()));
+  }
+  for (int q = 0; q < 100; ++q) {
+    const Set query = q % 2 == 0 ? sets[rng() % sets.size()]
+                                 : Subset(sets[rng() % sets.size()], 0.5, rng);
+    std::vector<ShingleMatch> got;
+    window.Lookup(query, 0.0, 1000, &got);
+    std::set<uint64_t> seen;
+    for (const auto& m : got) {
+      ASSERT_LT(m.seq, sets.size());
+      EXPECT_TRUE(seen.insert(m.seq).second) << "duplicate " << m.seq;
+      const Set& s = sets[m.seq];
+      EXPECT_EQ(m.set_size, s.size());
+      EXPECT_EQ(m.shared, Shared(query, s));
+      EXPECT_DOUBLE_EQ(m.containment, BruteContainment(query, s));
+      EXPECT_TRUE(SharesAnchor(query, s));
+    }
+    // Every stored set sharing an anchor is reported (chains are short).
+    for (size_t i = 0; i < sets.size(); ++i) {
+      if (SharesAnchor(query, sets[i])) {
+        EXPECT_TRUE(seen.count(i)) << "missing " << i;
+      }
+    }
+    // Containment() agrees for every stored set.
+    for (size_t i = 0; i < sets.size(); i += 7) {
+      const auto c = window.Containment(query, i);
+      ASSERT_TRUE(c.has_value());
+      EXPECT_EQ(c->seq, i);
+      EXPECT_DOUBLE_EQ(c->containment, BruteContainment(query, sets[i]));
+    }
+  }
+}
+
+TEST(ShingleWindowTest, TrimmedCopiesAreFoundUnrelatedAreNot) {
+  std::mt19937_64 rng(12);
+  ShingleWindow window(1 << 20, 4096);
+  std::vector<Set> sets;
+  for (int i = 0; i < 1000; ++i) {
+    sets.push_back(RandomSet(rng, 300 + rng() % 200, 0xffffffffu));
+    ASSERT_TRUE(window.Insert(1000 + i, sets.back()));
+  }
+  for (int i = 0; i < 1000; i += 10) {
+    const Set& s = sets[i];
+    // The article's first half of text: a random half of its shingles.
+    const Set half = Subset(s, 0.5, rng);
+    // The literal sorted prefix of 50%.
+    const Set prefix(s.begin(), s.begin() + s.size() / 2);
+    for (const Set* q : {&half, &prefix}) {
+      std::vector<ShingleMatch> got;
+      window.Lookup(*q, 0.9, 8, &got);
+      ASSERT_EQ(got.size(), 1u) << i;
+      EXPECT_EQ(got[0].seq, 1000u + i);
+      EXPECT_DOUBLE_EQ(got[0].containment, 1.0);
+      EXPECT_EQ(got[0].shared, q->size());
+      EXPECT_EQ(got[0].set_size, s.size());
+    }
+    const auto c = window.Containment(half, 1000 + i);
+    ASSERT_TRUE(c.has_value());
+    EXPECT_DOUBLE_EQ(c->containment, 1.0);
+  }
+  for (int i = 0; i < 100; ++i) {
+    const Set unrelated = RandomSet(rng, 400, 0xffffffffu);
+    std::vector<ShingleMatch> got;
+    window.Lookup(unrelated, 0.1, 8, &got);
+    EXPECT_TRUE(got.empty());
+  }
+  EXPECT_FALSE(window.Containment(sets[0], 424242).has_value());
+}
+
+TEST(ShingleWindowTest, CandidatesOrderedBySharedAnchorsThenSeq) {
+  ShingleWindow window(1 << 12, 64);
+  Set base;
+  for (uint32_t v = 1; v <= 40; ++v) base.push_back(v);
+  // seq 5: shares all anchors; seq 3 and 4: share 8; seq 2: shares 8 too.
+  ASSERT_TRUE(window.Insert(5, base));
+  Set tail(base.begin() + 8, base.end());
+  ASSERT_TRUE(window.Insert(4, tail));
+  ASSERT_TRUE(window.Insert(3, tail));
+  ASSERT_TRUE(window.Insert(2, tail));
+  std::vector<ShingleMatch> got;
+  window.Lookup(base, 0.0, 2, &got);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].seq, 5u);
+  EXPECT_EQ(got[1].seq, 2u);
+}
+
+TEST(ShingleWindowTest, OverwrittenSetsAreNeverReported) {
+  std::mt19937_64 rng(13);
+  // Arena holds ~10 sets of 100; records ring holds 64.
+  ShingleWindow window(1024, 64);
+  const size_t memory = window.MemoryBytes();
+  std::vector<Set> sets;
+  for (int i = 0; i < 500; ++i) {
+    sets.push_back(RandomSet(rng, 100, 5000));  // Heavy anchor sharing.
+    ASSERT_TRUE(window.Insert(i, sets.back()));
+  }
+  EXPECT_EQ(window.MemoryBytes(), memory);
+  for (int i = 0; i < 500; ++i) {
+    std::vector<ShingleMatch> got;
+    window.Lookup(sets[i], 0.0, 100, &got);
+    for (const auto& m : got) {
+      // Only sets still in the arena: the last 1024 words = 10 sets.
+      EXPECT_GE(m.seq, 490u);
+      EXPECT_DOUBLE_EQ(m.containment, BruteContainment(sets[i], sets[m.seq]));
+    }
+    const auto c = window.Containment(sets[i], i);
+    EXPECT_EQ(c.has_value(), i >= 490) << i;
+    if (i >= 490) {
+      bool self = false;
+      for (const auto& m : got) self |= m.seq == static_cast<uint64_t>(i);
+      EXPECT_TRUE(self) << i;
+    }
+  }
+}
+
+TEST(ShingleWindowTest, RecordRingExpiry) {
+  std::mt19937_64 rng(14);
+  ShingleWindow window(1 << 16, 16);  // Arena large; only 16 records live.
+  std::vector<Set> sets;
+  for (int i = 0; i < 40; ++i) {
+    sets.push_back(RandomSet(rng, 50, 1u << 30));
+    ASSERT_TRUE(window.Insert(i, sets.back()));
+  }
+  for (int i = 0; i < 40; ++i) {
+    std::vector<ShingleMatch> got;
+    window.Lookup(sets[i], 0.5, 4, &got);
+    EXPECT_EQ(got.size(), i >= 24 ? 1u : 0u) << i;
+    EXPECT_EQ(window.Containment(sets[i], i).has_value(), i >= 24) << i;
+  }
+}
+
+// Concurrency: every set is a deterministic function of its seq so readers
+// can verify any reported match exactly.
+Set SetForSeq(uint64_t seq) {
+  std::mt19937_64 rng(seq >> 2);  // Four seqs share a base set...
+  Set s = RandomSet(rng, 30 + rng() % 60, 4000);
+  // ...and differ by dropping a seq-dependent stride of elements.
+  const size_t stride = 2 + (seq & 3);
+  Set out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (i % stride != 1) out.push_back(s[i]);
+  }
+  return out;
+}
+
+void RunConcurrent(size_t arena_words, size_t max_entries, int rounds,
+                   int per_round, bool expect_own_found) {
+  constexpr int kThreads = 8;
+  ShingleWindow window(arena_words, max_entries);
+  std::atomic<uint64_t> failures{0};
+  std::atomic<uint64_t> torn{0};
+  std::atomic<uint64_t> reported{0};
+  for (int round = 0; round < rounds; ++round) {
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t, round] {
+        std::vector<ShingleMatch> got;
+        std::vector<uint64_t> mine;
+        for (int i = 0; i < per_round; ++i) {
+          const uint64_t seq = (static_cast<uint64_t>(t) << 40) |
+                               (static_cast<uint64_t>(round * per_round + i));
+          const Set s = SetForSeq(seq);
+          window.Insert(seq, s);
+          mine.push_back(seq);
+          const Set q = SetForSeq(seq ^ (uint64_t{1} << 40));  // Neighbour.
+          got.clear();
+          window.Lookup(q, 0.0, 16, &got);
+          reported.fetch_add(got.size(), std::memory_order_relaxed);
+          for (const auto& m : got) {
+            const Set other = SetForSeq(m.seq);
+            if (m.set_size != other.size() || m.shared != Shared(q, other) ||
+                m.containment != BruteContainment(q, other)) {
+              torn.fetch_add(1, std::memory_order_relaxed);
+            }
+          }
+          const auto c = window.Containment(q, seq ^ (uint64_t{1} << 40));
+          if (c.has_value() && c->shared != Shared(q, SetForSeq(c->seq))) {
+            torn.fetch_add(1, std::memory_order_relaxed);
+          }
+        }
+        if (expect_own_found) {
+          for (uint64_t seq : mine) {
+            const Set s = SetForSeq(seq);
+            const auto c = window.Containment(s, seq);
+            if (!c.has_value() || c->containment != 1.0) {
+              failures.fetch_add(1, std::memory_order_relaxed);
+            }
+          }
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+    ASSERT_EQ(torn.load(), 0u) << "round " << round;
+    ASSERT_EQ(failures.load(), 0u) << "round " << round;
+  }
+  // The readers did see (and check) concurrent entries.
+  EXPECT_GT(reported.load(), static_cast<uint64_t>(rounds));
+}
+
+TEST(ShingleWindowConcurrencyTest, InsertAndLookupNoExpiry) {
+  // 8 * 100 * 8 = 6400 sets of <= 90 words fit in 2^20 words / 8192 records.
+  RunConcurrent(1 << 20, 8192, 100, 8, /*expect_own_found=*/true);
+}
+
+TEST(ShingleWindowConcurrencyTest, InsertAndLookupWithOverwrites) {
+  // Tiny rings lapped constantly: never a torn result.
+  RunConcurrent(512, 16, 100, 16, /*expect_own_found=*/false);
+}
+
+}  // namespace
+}  // namespace storyd
