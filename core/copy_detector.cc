@@ -1,0 +1,149 @@
+#include "core/copy_detector.h"
+
+#include <algorithm>
+
+namespace storyd {
+
+std::string_view CopyMethodName(CopyMethod method) {
+  switch (method) {
+    case CopyMethod::kNone: return "none";
+    case CopyMethod::kContainment: return "containment";
+    case CopyMethod::kSimHash: return "simhash";
+  }
+  return "none";
+}
+
+CopyDetector::CopyDetector(const CopyConfig& config)
+    : config_(config),
+      fingerprints_(config.fingerprint_capacity, config.max_hamming),
+      window_(config.window_arena_words, config.window_articles) {}
+
+size_t CopyDetector::MemoryBytes() const {
+  return fingerprints_.MemoryBytes() + window_.MemoryBytes();
+}
+
+bool CopyDetector::Accept(const ShingleMatch& match, size_t query_size) const {
+  if (match.containment < config_.min_containment) return false;
+  // A couple of shared stock phrases make a tiny set look "contained";
+  // demand a few shared shingles unless the two sets are the same.
+  bool identical = match.shared == match.set_size && match.shared == query_size;
+  return identical || match.shared >= config_.min_shared_shingles;
+}
+
+void CopyDetector::InsertAndFind(uint64_t seq, const ArticleFeatures& features,
+                                 std::vector<CopyCandidate>* out) {
+  // Insert first, then look up: see the header for why this order makes
+  // concurrent copies agree.
+  fingerprints_.Insert(features.simhash, seq);
+  if (!features.shingles.empty()) window_.Insert(seq, features.shingles);
+
+  size_t first = out->size();
+  std::vector<ShingleMatch> shingle_matches;
+  if (!features.shingles.empty()) {
+    window_.Lookup(features.shingles, config_.min_containment, config_.max_candidates,
+                   &shingle_matches);
+  }
+  for (const ShingleMatch& match : shingle_matches) {
+    if (match.seq == seq || !Accept(match, features.shingles.size())) continue;
+    out->push_back({match.seq, match.containment, -1, CopyMethod::kContainment});
+  }
+
+  std::vector<FingerprintMatch> fingerprint_matches;
+  fingerprints_.Lookup(features.simhash, &fingerprint_matches);
+  for (const FingerprintMatch& match : fingerprint_matches) {
+    if (match.seq == seq) continue;
+    auto known = std::find_if(out->begin() + first, out->end(),
+                              [&](const CopyCandidate& c) { return c.seq == match.seq; });
+    if (known != out->end()) {
+      known->hamming = match.distance;
+      continue;
+    }
+    // Confirm by containment while the candidate's set is in the window;
+    // past the window the fingerprint alone decides.
+    std::optional<ShingleMatch> confirmed =
+        features.shingles.empty() ? std::nullopt
+                                  : window_.Containment(features.shingles, match.seq);
+    if (confirmed.has_value()) {
+      if (Accept(*confirmed, features.shingles.size())) {
+        out->push_back({match.seq, confirmed->containment, match.distance,
+                        CopyMethod::kContainment});
+      }
+    } else {
+      out->push_back({match.seq, 1.0 - match.distance / 64.0, match.distance,
+                      CopyMethod::kSimHash});
+    }
+  }
+}
+
+CopyCandidate CopyDetector::Compare(const ArticleFeatures& a, const ArticleFeatures& b) const {
+  CopyCandidate result;
+  result.hamming = HammingDistance(a.simhash, b.simhash);
+  ShingleMatch match;
+  match.shared = static_cast<uint32_t>(IntersectionSize(a.shingles, b.shingles));
+  match.set_size = static_cast<uint32_t>(b.shingles.size());
+  match.containment = Containment(a.shingles, b.shingles);
+  result.score = match.containment;
+  if (!a.shingles.empty() && !b.shingles.empty() && Accept(match, a.shingles.size())) {
+    result.method = CopyMethod::kContainment;
+  }
+  return result;
+}
+
+CopyResolver::CopyResolver(size_t history) : roots_(std::max<size_t>(history, 1)) {}
+
+void CopyResolver::RecordLaterMatches(uint64_t seq, absl::Span<const CopyCandidate> found) {
+  for (const CopyCandidate& candidate : found) {
+    if (candidate.seq <= seq) continue;
+    CopyCandidate reverse = candidate;
+    reverse.seq = seq;
+    found_by_earlier_[candidate.seq].push_back(reverse);
+  }
+}
+
+std::optional<uint64_t> CopyResolver::RootOf(uint64_t seq) const {
+  const RootSlot& slot = roots_[seq % roots_.size()];
+  if (slot.seq != seq) return seq;  // forgotten: the match stands for itself
+  if (slot.root == kRejected) return std::nullopt;
+  return slot.root;
+}
+
+void CopyResolver::Reject(uint64_t seq, absl::Span<const CopyCandidate> found) {
+  RecordLaterMatches(seq, found);
+  found_by_earlier_.erase(seq);
+  roots_[seq % roots_.size()] = {seq, kRejected, 0};
+}
+
+CopyDecision CopyResolver::Resolve(uint64_t seq, uint64_t fingerprint,
+                                   absl::Span<const CopyCandidate> found) {
+  RecordLaterMatches(seq, found);
+  CopyDecision decision;
+  auto consider = [&](const CopyCandidate& candidate) {
+    if (candidate.seq >= seq) return;
+    std::optional<uint64_t> root = RootOf(candidate.seq);
+    if (!root.has_value()) return;
+    // Highest score wins; on a tie the earlier article.
+    if (!decision.matched_seq.has_value() || candidate.score > decision.best.score ||
+        (candidate.score == decision.best.score && candidate.seq < *decision.matched_seq)) {
+      decision.matched_seq = candidate.seq;
+      decision.original_seq = *root;
+      decision.best = candidate;
+    }
+  };
+  for (const CopyCandidate& candidate : found) consider(candidate);
+  if (auto it = found_by_earlier_.find(seq); it != found_by_earlier_.end()) {
+    for (const CopyCandidate& candidate : it->second) consider(candidate);
+    found_by_earlier_.erase(it);
+  }
+  if (decision.matched_seq.has_value()) {
+    // Computed here, not taken from the candidate, so that the output does
+    // not depend on which of the two articles found the other.
+    const RootSlot& matched = roots_[*decision.matched_seq % roots_.size()];
+    decision.best.hamming = matched.seq == *decision.matched_seq
+                                ? HammingDistance(fingerprint, matched.fingerprint)
+                                : -1;
+  }
+  roots_[seq % roots_.size()] = {seq, decision.original_seq.value_or(seq), fingerprint};
+  return decision;
+}
+
+}  // namespace storyd

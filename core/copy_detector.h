@@ -1,0 +1,134 @@
+// The copy tier: decides which earlier article, if any, an article is a copy
+// of.
+//
+// Two indexes, two horizons:
+//   FingerprintIndex  64-bit SimHash, Hamming radius k (3 by default), a
+//                     long horizon at ~64 bytes per article.
+//   ShingleWindow     the exact shingle sets of recent articles with an
+//                     anchor index. A candidate from either index is
+//                     confirmed by exact shingle containment
+//                     |A ∩ B| / min(|A|, |B|) >= min_containment, so recall
+//                     does not rest on k: boilerplate left over, edits and
+//                     trimmed tails push copies far past 3 bits but keep
+//                     containment high. A fingerprint match whose set has
+//                     left the window is accepted on the SimHash alone.
+//
+// Concurrency and determinism. Every article carries a sequence number in a
+// total order (ingest order offline, partition/offset in the daemon). Each
+// worker calls CopyDetector::InsertAndFind, which inserts the article
+// *before* it looks up. For two copies processed at the same moment, at
+// least one of them therefore sees the other. Matching is symmetric, so a
+// single-threaded CopyResolver, fed in sequence order, merges both views:
+// the candidates an article found among earlier ones, and those that
+// earlier articles found among later ones. The earlier article always wins,
+// and the result does not depend on thread timing.
+//
+// Thread safety: CopyDetector is safe for concurrent use; CopyResolver is
+// not (it is the ordered stage) and must be fed in increasing seq order.
+#ifndef STORYD_CORE_COPY_DETECTOR_H_
+#define STORYD_CORE_COPY_DETECTOR_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/types/span.h"
+#include "core/features.h"
+#include "core/fingerprint_index.h"
+#include "core/shingle_window.h"
+
+namespace storyd {
+
+struct CopyConfig {
+  int shingle_size = 3;
+  int max_hamming = 3;               // fast SimHash radius k
+  double min_containment = 0.5;      // copy threshold on shingle containment
+  size_t min_shared_shingles = 3;    // unless both sets are equal
+  size_t fingerprint_capacity = 1 << 22;  // articles in the SimHash index
+  size_t window_articles = 1 << 17;       // articles in the shingle window
+  size_t window_arena_words = 1 << 25;    // 32-bit shingle hashes kept
+  size_t max_candidates = 64;             // containment checks per lookup
+};
+
+enum class CopyMethod { kNone, kContainment, kSimHash };
+std::string_view CopyMethodName(CopyMethod method);
+
+struct CopyCandidate {
+  uint64_t seq = 0;
+  double score = 0;        // containment, or 1 - distance/64 for kSimHash
+  int hamming = -1;        // when known
+  CopyMethod method = CopyMethod::kNone;
+};
+
+class CopyDetector {
+ public:
+  explicit CopyDetector(const CopyConfig& config);
+
+  // Indexes the article under `seq`, then appends to *out every indexed
+  // article (earlier or later in seq order, never `seq` itself) that passes
+  // the copy test against it.
+  void InsertAndFind(uint64_t seq, const ArticleFeatures& features,
+                     std::vector<CopyCandidate>* out);
+
+  // The copy test for two feature sets (used by `explain` and tests).
+  CopyCandidate Compare(const ArticleFeatures& a, const ArticleFeatures& b) const;
+
+  const CopyConfig& config() const { return config_; }
+  size_t fingerprint_entries() const { return fingerprints_.size(); }
+  size_t MemoryBytes() const;
+
+ private:
+  bool Accept(const ShingleMatch& match, size_t query_size) const;
+
+  CopyConfig config_;
+  FingerprintIndex fingerprints_;
+  ShingleWindow window_;
+};
+
+// The decision for one article.
+struct CopyDecision {
+  std::optional<uint64_t> original_seq;  // root of its copy group
+  std::optional<uint64_t> matched_seq;   // the article it matched best
+  CopyCandidate best;                    // score and method of that match;
+                                         // best.hamming is the distance to
+                                         // the matched article, -1 when
+                                         // its fingerprint is forgotten
+};
+
+class CopyResolver {
+ public:
+  // history: how many recent articles' roots are remembered.
+  explicit CopyResolver(size_t history);
+
+  // Decides article `seq` from the candidates its worker found.
+  // REQUIRES: called once per seq, in increasing seq order.
+  CopyDecision Resolve(uint64_t seq, uint64_t fingerprint,
+                       absl::Span<const CopyCandidate> found);
+
+  // Marks `seq` as rejected input: it is never an original or a match.
+  // REQUIRES: in the same seq order as Resolve.
+  void Reject(uint64_t seq, absl::Span<const CopyCandidate> found);
+
+ private:
+  struct RootSlot {
+    uint64_t seq = UINT64_MAX;
+    uint64_t root = UINT64_MAX;  // kRejected for rejected input
+    uint64_t fingerprint = 0;
+  };
+  static constexpr uint64_t kRejected = UINT64_MAX - 1;
+
+  void RecordLaterMatches(uint64_t seq, absl::Span<const CopyCandidate> found);
+  // Root of an earlier article, or nullopt when it was rejected.
+  std::optional<uint64_t> RootOf(uint64_t seq) const;
+
+  std::vector<RootSlot> roots_;
+  // Matches that earlier articles found against later ones, keyed by the
+  // later article's seq; consumed when that article is resolved.
+  absl::flat_hash_map<uint64_t, std::vector<CopyCandidate>> found_by_earlier_;
+};
+
+}  // namespace storyd
+
+#endif  // STORYD_CORE_COPY_DETECTOR_H_

@@ -1,0 +1,131 @@
+#include "core/pipeline.h"
+
+#include <xxhash.h>
+
+#include "absl/strings/str_format.h"
+#include "core/text_normalizer.h"
+
+#include "core/strings.h"
+
+namespace storyd {
+
+ArticleProcessor::ArticleProcessor(const BoilerplateStripper* stripper,
+                                   CopyDetector* detector)
+    : stripper_(stripper), detector_(detector) {}
+
+StrippedText ArticleProcessor::Clean(const Article& article, bool record_removed) const {
+  return stripper_->Strip(FoldTypography(article.body), record_removed);
+}
+
+ArticleFeatures ArticleProcessor::Features(const StrippedText& cleaned) const {
+  return ComputeFeatures(NormalizeForMatching(cleaned.text), detector_->config().shingle_size);
+}
+
+void ArticleProcessor::Process(ArticleParser* parser, uint64_t seq, std::string_view record,
+                               std::string_view key, ProcessedArticle* out) const {
+  out->seq = seq;
+  out->candidates.clear();
+  ParsedArticle parsed = parser->Parse(record, key);
+  if (InputProblem* problem = std::get_if<InputProblem>(&parsed)) {
+    out->problem = std::move(*problem);
+    return;
+  }
+  out->problem.reset();
+  out->article = std::move(std::get<Article>(parsed));
+  ArticleFeatures features = Features(Clean(out->article, /*record_removed=*/false));
+  out->fingerprint = features.simhash;
+  detector_->InsertAndFind(seq, features, &out->candidates);
+  out->article.body.clear();
+  out->article.body.shrink_to_fit();
+}
+
+std::string StoryIdFor(std::string_view canonical_id) {
+  return absl::StrFormat("s%016x", XXH3_64bits(canonical_id.data(), canonical_id.size()));
+}
+
+std::string FormatAssignmentJson(const Assignment& a) {
+  std::string out;
+  out.reserve(256);
+  auto field = [&](std::string_view name) {
+    out.append(out.empty() ? "{\"" : ",\"");
+    out.append(name);
+    out.append("\":");
+  };
+  auto optional_string = [&](std::string_view name, const std::optional<std::string>& value) {
+    field(name);
+    if (value.has_value()) {
+      AppendJsonString(*value, &out);
+    } else {
+      out.append("null");
+    }
+  };
+  field("id");
+  AppendJsonString(a.id, &out);
+  field("story_id");
+  AppendJsonString(a.story_id, &out);
+  field("canonical_id");
+  AppendJsonString(a.canonical_id, &out);
+  optional_string("dup_of", a.dup_of);
+  optional_string("match_id", a.match_id);
+  field("decision");
+  out.append(a.dup_of.has_value() ? "\"copy\"" : "\"new\"");
+  field("score");
+  out.append(absl::StrFormat("%.4f", a.score));
+  field("method");
+  AppendJsonString(CopyMethodName(a.method), &out);
+  field("hamming");
+  out.append(a.hamming >= 0 ? StrCat(a.hamming) : "null");
+  field("fingerprint");
+  out.append(absl::StrFormat("\"%016x\"", a.fingerprint));
+  optional_string("published_at", a.published_at.empty()
+                                      ? std::nullopt
+                                      : std::optional<std::string>(a.published_at));
+  out.push_back('}');
+  return out;
+}
+
+Assigner::Assigner(size_t history)
+    : resolver_(history), recent_(std::max<size_t>(history, 1)) {}
+
+const Assigner::Remembered* Assigner::Recall(uint64_t seq) const {
+  const Remembered& slot = recent_[seq % recent_.size()];
+  return slot.seq == seq ? &slot : nullptr;
+}
+
+std::variant<Assignment, InputProblem> Assigner::Assign(const ProcessedArticle& processed) {
+  if (processed.problem.has_value()) {
+    resolver_.Reject(processed.seq, processed.candidates);
+    return *processed.problem;
+  }
+  const Article& article = processed.article;
+  if (!seen_ids_.insert(article.id).second) {
+    resolver_.Reject(processed.seq, processed.candidates);
+    return InputProblem{InputError::kDuplicateId,
+                        StrCat("id '", article.id, "' was already processed")};
+  }
+  CopyDecision decision =
+      resolver_.Resolve(processed.seq, processed.fingerprint, processed.candidates);
+  Assignment assignment;
+  assignment.id = article.id;
+  assignment.fingerprint = processed.fingerprint;
+  assignment.published_at = article.published_at;
+  assignment.canonical_id = article.id;
+  const Remembered* original =
+      decision.original_seq.has_value() ? Recall(*decision.original_seq) : nullptr;
+  const Remembered* matched =
+      decision.matched_seq.has_value() ? Recall(*decision.matched_seq) : nullptr;
+  if (original != nullptr && matched != nullptr) {
+    assignment.dup_of = original->id;
+    assignment.match_id = matched->id;
+    assignment.canonical_id = original->canonical_id;
+    assignment.score = decision.best.score;
+    assignment.method = decision.best.method;
+    assignment.hamming = decision.best.hamming;
+  }
+  assignment.story_id = StoryIdFor(assignment.canonical_id);
+  recent_[processed.seq % recent_.size()] = {processed.seq, assignment.id,
+                                             assignment.canonical_id};
+  return assignment;
+}
+
+}  // namespace storyd

@@ -1,0 +1,122 @@
+// The per-article pipeline, split into its two stages:
+//
+//   ArticleProcessor (parallel)  parse -> fold typography -> strip
+//                                boilerplate -> normalize -> features ->
+//                                insert into and search the copy indexes
+//   Assigner (ordered)           duplicate-id check, copy decision,
+//                                story id, output record
+//
+// Workers run ArticleProcessor::Process on any thread; one thread feeds the
+// results to Assigner::Assign in sequence order. The offline `storyd dedup`
+// and the Kafka daemon both drive these two stages.
+//
+// Output record (one JSON object per line, fields in this order):
+//   id           the article id
+//   story_id     the canonical story: "s" + 16 hex digits of XXH3-64 of the
+//                story's first article id; stable across runs and replays
+//   canonical_id the story's first article id
+//   dup_of       id of the original this article is a copy of (the first
+//                article of its copy group), or null
+//   match_id     id of the article it matched best (its original or an
+//                earlier copy of it), or null
+//   decision     "new" or "copy"
+//   score        the score that decided it: containment of the best match
+//                (or 1 - hamming/64 when decided by SimHash alone); 0 for new
+//   method       "containment", "simhash" or "none"
+//   hamming      Hamming distance to match_id's fingerprint, or null
+//   fingerprint  the article's 64-bit SimHash, 16 hex digits
+//   published_at as given in the input, or null
+//
+// Thread safety: ArticleProcessor::Process may run on many threads at once
+// (the processor is immutable; the CopyDetector is concurrent). Assigner is
+// single-threaded.
+#ifndef STORYD_CORE_PIPELINE_H_
+#define STORYD_CORE_PIPELINE_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "core/article.h"
+#include "core/boilerplate.h"
+#include "core/copy_detector.h"
+#include "core/features.h"
+
+namespace storyd {
+
+// Everything the worker stage learns about one input record.
+struct ProcessedArticle {
+  uint64_t seq = 0;
+  std::optional<InputProblem> problem;  // set when the record is rejected
+  Article article;                      // body cleared after processing
+  uint64_t fingerprint = 0;
+  std::vector<CopyCandidate> candidates;
+};
+
+// Runs the parallel stage.
+class ArticleProcessor {
+ public:
+  ArticleProcessor(const BoilerplateStripper* stripper, CopyDetector* detector);
+
+  // Processes one raw record (JSON bytes; `key` stands in for a missing id).
+  void Process(ArticleParser* parser, uint64_t seq, std::string_view record,
+               std::string_view key, ProcessedArticle* out) const;
+
+  // The cleaning half of Process, for `storyd strip` and `explain`.
+  StrippedText Clean(const Article& article, bool record_removed) const;
+  ArticleFeatures Features(const StrippedText& cleaned) const;
+
+ private:
+  const BoilerplateStripper* stripper_;
+  CopyDetector* detector_;
+};
+
+// The decision for one article, ready to print or produce.
+struct Assignment {
+  std::string id;
+  std::string story_id;
+  std::string canonical_id;
+  std::optional<std::string> dup_of;
+  std::optional<std::string> match_id;
+  double score = 0;
+  CopyMethod method = CopyMethod::kNone;
+  int hamming = -1;
+  uint64_t fingerprint = 0;
+  std::string published_at;
+};
+
+// Story id of a story whose first article is `canonical_id`.
+std::string StoryIdFor(std::string_view canonical_id);
+
+// The output record as one line of JSON (no trailing newline).
+std::string FormatAssignmentJson(const Assignment& assignment);
+
+// Runs the ordered stage.
+class Assigner {
+ public:
+  // history: how many recent articles can still be matched (ids, roots).
+  explicit Assigner(size_t history);
+
+  // Returns the assignment, or the problem when the record is rejected
+  // (bad input, or an id already seen). REQUIRES: increasing seq order.
+  std::variant<Assignment, InputProblem> Assign(const ProcessedArticle& processed);
+
+ private:
+  struct Remembered {
+    uint64_t seq = UINT64_MAX;
+    std::string id;
+    std::string canonical_id;
+  };
+  const Remembered* Recall(uint64_t seq) const;
+
+  CopyResolver resolver_;
+  std::vector<Remembered> recent_;
+  absl::flat_hash_set<std::string> seen_ids_;
+};
+
+}  // namespace storyd
+
+#endif  // STORYD_CORE_PIPELINE_H_

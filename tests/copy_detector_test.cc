@@ -1,0 +1,143 @@
+#include "core/copy_detector.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <numeric>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace storyd {
+namespace {
+
+CopyConfig SmallConfig() {
+  CopyConfig config;
+  config.fingerprint_capacity = 1 << 12;
+  config.window_articles = 1 << 12;
+  config.window_arena_words = 1 << 20;
+  return config;
+}
+
+std::string RandomText(std::mt19937_64& rng, int words) {
+  std::string text;
+  for (int i = 0; i < words; ++i) text += "w" + std::to_string(rng() % 20000) + " ";
+  return text;
+}
+
+// A copy with a few word edits and, sometimes, a trimmed tail.
+std::string CopyOf(const std::string& text, std::mt19937_64& rng) {
+  std::vector<std::string> words;
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find(' ', start);
+    words.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  for (int e = 0; e < 3; ++e) words[rng() % words.size()] = "edit" + std::to_string(rng() % 100);
+  if (rng() % 2) words.resize(words.size() * 3 / 4);
+  std::string out;
+  for (const std::string& w : words) out += w + " ";
+  return out;
+}
+
+TEST(CopyDetectorTest, FindsCopiesNotUnrelatedTexts) {
+  CopyDetector detector(SmallConfig());
+  std::mt19937_64 rng(1);
+  std::string original = RandomText(rng, 300);
+  std::vector<CopyCandidate> found;
+  detector.InsertAndFind(0, ComputeFeatures(original, 3), &found);
+  EXPECT_TRUE(found.empty());
+  detector.InsertAndFind(1, ComputeFeatures(RandomText(rng, 300), 3), &found);
+  EXPECT_TRUE(found.empty());
+  detector.InsertAndFind(2, ComputeFeatures(CopyOf(original, rng), 3), &found);
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].seq, 0u);
+  EXPECT_EQ(found[0].method, CopyMethod::kContainment);
+  EXPECT_GT(found[0].score, 0.9);
+}
+
+TEST(CopyResolverTest, EarlierWinsAndLaterViewsAreMerged) {
+  CopyResolver resolver(16);
+  // Article 0 saw 1 as a copy (1 had not been inserted when it searched);
+  // article 1 saw nothing. The resolver still makes 1 a copy of 0.
+  std::vector<CopyCandidate> found0 = {{1, 0.9, -1, CopyMethod::kContainment}};
+  EXPECT_FALSE(resolver.Resolve(0, 0xAB, found0).original_seq.has_value());
+  CopyDecision d1 = resolver.Resolve(1, 0xAF, {});
+  ASSERT_TRUE(d1.original_seq.has_value());
+  EXPECT_EQ(*d1.original_seq, 0u);
+  EXPECT_EQ(d1.best.hamming, 1);
+  // Article 2 matches copy 1 best: its original is still 0.
+  std::vector<CopyCandidate> found2 = {{0, 0.6, -1, CopyMethod::kContainment},
+                                       {1, 0.8, -1, CopyMethod::kContainment}};
+  CopyDecision d2 = resolver.Resolve(2, 0xAB, found2);
+  EXPECT_EQ(*d2.original_seq, 0u);
+  EXPECT_EQ(*d2.matched_seq, 1u);
+  // A rejected record is never an original.
+  resolver.Reject(3, {});
+  std::vector<CopyCandidate> found4 = {{3, 1.0, -1, CopyMethod::kContainment}};
+  EXPECT_FALSE(resolver.Resolve(4, 0, found4).original_seq.has_value());
+}
+
+// The concurrency rule: copies processed at the same moment on 8 threads
+// end with exactly one original per group, the earliest article. Runs
+// under ThreadSanitizer in CI.
+TEST(CopyDetectorConcurrencyTest, EveryGroupEndsWithOneOriginal) {
+  constexpr int kThreads = 8, kGroups = 12, kCopies = 6, kRounds = 15;
+  std::mt19937_64 rng(42);
+  for (int round = 0; round < kRounds; ++round) {
+    std::vector<ArticleFeatures> features;
+    std::vector<int> group_of;
+    for (int g = 0; g < kGroups; ++g) {
+      std::string original = RandomText(rng, 120);
+      for (int c = 0; c < kCopies; ++c) {
+        features.push_back(ComputeFeatures(c == 0 ? original : CopyOf(original, rng), 3));
+        group_of.push_back(g);
+      }
+    }
+    // Shuffle so that copies of one group get nearby sequence numbers and
+    // are processed at the same moment on different threads.
+    std::vector<size_t> order(features.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::shuffle(order.begin(), order.end(), rng);
+
+    CopyDetector detector(SmallConfig());
+    std::vector<std::vector<CopyCandidate>> found(order.size());
+    std::atomic<size_t> next{0};
+    std::atomic<int> ready{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&] {
+        ready.fetch_add(1);
+        while (ready.load() < kThreads) {
+        }
+        for (size_t seq = next.fetch_add(1); seq < order.size(); seq = next.fetch_add(1)) {
+          detector.InsertAndFind(seq, features[order[seq]], &found[seq]);
+        }
+      });
+    }
+    for (std::thread& thread : threads) thread.join();
+
+    CopyResolver resolver(1024);
+    std::vector<int> originals(kGroups, 0);
+    std::vector<int64_t> first_seq(kGroups, -1);
+    for (size_t seq = 0; seq < order.size(); ++seq) {
+      int group = group_of[order[seq]];
+      if (first_seq[group] < 0) first_seq[group] = static_cast<int64_t>(seq);
+      CopyDecision decision = resolver.Resolve(seq, features[order[seq]].simhash, found[seq]);
+      if (!decision.original_seq.has_value()) {
+        ++originals[group];
+        EXPECT_EQ(static_cast<int64_t>(seq), first_seq[group]) << "round " << round;
+      } else {
+        EXPECT_EQ(group_of[order[*decision.original_seq]], group) << "round " << round;
+        EXPECT_EQ(static_cast<int64_t>(*decision.original_seq), first_seq[group]);
+      }
+    }
+    for (int g = 0; g < kGroups; ++g) EXPECT_EQ(originals[g], 1) << "round " << round;
+  }
+}
+
+}  // namespace
+}  // namespace storyd
