@@ -1,0 +1,100 @@
+// The `storyd` command. See README.md and `storyd --help`.
+#include <CLI/CLI.hpp>
+
+#include <fstream>
+#include <iostream>
+
+#include "daemon/config.h"
+#include "daemon/offline_commands.h"
+
+namespace {
+
+// Opens --input/--output, or uses stdin/stdout for an empty path.
+class Streams {
+ public:
+  bool Open(const std::string& input, const std::string& output) {
+    if (!input.empty()) {
+      in_file_.open(input, std::ios::binary);
+      if (!in_file_) {
+        std::cerr << "storyd: cannot open " << input << "\n";
+        return false;
+      }
+    }
+    if (!output.empty()) {
+      out_file_.open(output, std::ios::binary | std::ios::trunc);
+      if (!out_file_) {
+        std::cerr << "storyd: cannot write " << output << "\n";
+        return false;
+      }
+    }
+    return true;
+  }
+  std::istream& in() { return in_file_.is_open() ? in_file_ : std::cin; }
+  std::ostream& out() { return out_file_.is_open() ? out_file_ : std::cout; }
+
+ private:
+  std::ifstream in_file_;
+  std::ofstream out_file_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::ios::sync_with_stdio(false);
+  CLI::App app{"storyd: finds copies and stories in a stream of news articles"};
+  app.require_subcommand(1);
+  std::string config_path, input, output;
+  int threads = -1;
+  auto add_common = [&](CLI::App* command) {
+    command->add_option("--config", config_path, "TOML config (conf/storyd.toml documents it)");
+  };
+
+  CLI::App* dedup = app.add_subcommand(
+      "dedup", "JSON Lines articles in, one assignment (story_id, dup_of, ...) per article out");
+  add_common(dedup);
+  dedup->add_option("--input", input, "input file (default: stdin)");
+  dedup->add_option("--output", output, "output file (default: stdout)");
+  dedup->add_option("--threads", threads, "worker threads (overrides the config; 0 = cores)");
+
+  CLI::App* strip = app.add_subcommand("strip", "print each article's cleaned text and what was removed");
+  add_common(strip);
+  strip->add_option("--input", input, "input file (default: stdin)");
+
+  std::string path_a, path_b;
+  CLI::App* explain = app.add_subcommand("explain", "why two articles are or are not copies");
+  add_common(explain);
+  explain->add_option("A", path_a, "first article (a JSON object)")->required();
+  explain->add_option("B", path_b, "second article (a JSON object)")->required();
+
+  std::string gold_path, output_path;
+  bool json = false;
+  CLI::App* score = app.add_subcommand("score", "quality figures of an output against gold labels");
+  score->add_option("GOLD", gold_path, "gold TSV: id, story, dup group")->required();
+  score->add_option("OUTPUT", output_path, "storyd dedup output (JSON Lines)")->required();
+  score->add_flag("--json", json, "print one JSON object");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    int code = app.exit(error);
+    return code == 0 ? 0 : storyd::kExitUsage;
+  }
+
+  storyd::StorydConfig config = storyd::DefaultConfig();
+  if (!config_path.empty()) {
+    absl::StatusOr<storyd::StorydConfig> loaded = storyd::LoadConfig(config_path);
+    if (!loaded.ok()) {
+      std::cerr << "storyd: " << loaded.status().message() << "\n";
+      return storyd::kExitUsage;
+    }
+    config = *loaded;
+  }
+  if (threads >= 0) config.threads = threads;
+
+  if (*score) return storyd::RunScore(gold_path, output_path, json, std::cout, std::cerr);
+  if (*explain) return storyd::RunExplain(config, path_a, path_b, std::cout, std::cerr);
+  Streams streams;
+  if (!streams.Open(input, *dedup ? output : std::string())) return storyd::kExitIo;
+  if (*strip) return storyd::RunStrip(config, streams.in(), streams.out(), std::cerr);
+  return storyd::RunDedup(config, streams.in(), streams.out(), std::cerr);
+}

@@ -1,0 +1,312 @@
+#include "daemon/offline_commands.h"
+
+#include <atomic>
+#include <chrono>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "core/article.h"
+#include "core/boilerplate.h"
+#include "core/copy_detector.h"
+#include "core/default_rules.h"
+#include "core/pipeline.h"
+#include "core/scoring.h"
+
+#include "core/strings.h"
+
+namespace storyd {
+namespace {
+
+absl::StatusOr<BoilerplateStripper> LoadStripper(const StorydConfig& config) {
+  if (config.rules_path.empty()) return BoilerplateStripper::FromRules(DefaultBoilerplateRules());
+  return BoilerplateStripper::FromFile(config.rules_path);
+}
+
+// Input records read in batches; each batch is processed in parallel, then
+// assigned in order. Within a batch every article is inserted before it
+// searches (see core/copy_detector.h), so the result does not depend on
+// the thread count.
+constexpr size_t kBatchRecords = 2048;
+
+struct InputRecord {
+  size_t line_number = 0;
+  std::string text;
+};
+
+// Counts of rejected records by reason, for the summary.
+class RejectionCounter {
+ public:
+  void Add(size_t line_number, const InputProblem& problem, std::ostream& log) {
+    ++counts_[std::string(InputErrorName(problem.error))];
+    ++total_;
+    log << "storyd: line " << line_number << ": " << InputErrorName(problem.error) << ": "
+        << problem.reason << "\n";
+  }
+  size_t total() const { return total_; }
+  std::string Summary() const {
+    std::string out;
+    for (const auto& [name, count] : counts_) {
+      out += StrCat(out.empty() ? "" : ", ", name, "=", count);
+    }
+    return out;
+  }
+
+ private:
+  std::map<std::string, size_t> counts_;
+  size_t total_ = 0;
+};
+
+// Reads up to kBatchRecords non-blank lines. Returns false at end of input.
+bool ReadBatch(std::istream& in, size_t* line_number, std::vector<InputRecord>* batch) {
+  batch->clear();
+  std::string line;
+  while (batch->size() < kBatchRecords && std::getline(in, line)) {
+    ++*line_number;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    batch->push_back({*line_number, std::move(line)});
+  }
+  return !batch->empty();
+}
+
+// Runs `work(worker_index, item_index)` for every item on `threads` threads.
+template <typename Work>
+void ParallelFor(int threads, size_t items, Work work) {
+  std::atomic<size_t> next{0};
+  auto run = [&](int worker) {
+    for (size_t i = next.fetch_add(1, std::memory_order_relaxed); i < items;
+         i = next.fetch_add(1, std::memory_order_relaxed)) {
+      work(worker, i);
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int t = 1; t < threads; ++t) pool.emplace_back(run, t);
+  run(0);
+  for (std::thread& thread : pool) thread.join();
+}
+
+std::string FeaturesLine(std::string_view label, const Article& article,
+                         const StrippedText& cleaned, const ArticleFeatures& features) {
+  std::string out = absl::StrFormat(
+      "%s: id=%s tokens=%d shingles=%d fingerprint=%016x\n", label, article.id,
+      features.token_count, features.shingles.size(), features.simhash);
+  absl::StrAppendFormat(&out, "  stripped %d item(s)%s\n", cleaned.removed.size(),
+                        cleaned.removed.empty() ? "" : ":");
+  for (const std::string& removed : cleaned.removed) {
+    absl::StrAppend(&out, "    - ", removed, "\n");
+  }
+  return out;
+}
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) return absl::NotFoundError(StrCat("cannot open ", path));
+  std::stringstream contents;
+  contents << file.rdbuf();
+  return contents.str();
+}
+
+}  // namespace
+
+int RunDedup(const StorydConfig& config, std::istream& in, std::ostream& out,
+             std::ostream& log) {
+  absl::StatusOr<BoilerplateStripper> stripper = LoadStripper(config);
+  if (!stripper.ok()) {
+    log << "storyd: " << stripper.status().message() << "\n";
+    return kExitUsage;
+  }
+  const auto start = std::chrono::steady_clock::now();
+  const int threads = EffectiveThreads(config);
+  CopyDetector detector(config.copy);
+  ArticleProcessor processor(&*stripper, &detector);
+  Assigner assigner(config.copy.fingerprint_capacity);
+  std::vector<std::unique_ptr<ArticleParser>> parsers;
+  for (int t = 0; t < threads; ++t) {
+    parsers.push_back(std::make_unique<ArticleParser>(config.max_record_bytes));
+  }
+
+  std::vector<InputRecord> batch;
+  std::vector<ProcessedArticle> processed;
+  RejectionCounter rejected;
+  size_t line_number = 0, records = 0, articles = 0, copies = 0;
+  uint64_t next_seq = 0;
+  std::string output;
+  while (ReadBatch(in, &line_number, &batch)) {
+    processed.resize(batch.size());
+    const uint64_t first_seq = next_seq;
+    ParallelFor(threads, batch.size(), [&](int worker, size_t i) {
+      processor.Process(parsers[worker].get(), first_seq + i, batch[i].text, {}, &processed[i]);
+    });
+    next_seq += batch.size();
+    output.clear();
+    for (size_t i = 0; i < batch.size(); ++i) {
+      ++records;
+      std::variant<Assignment, InputProblem> result = assigner.Assign(processed[i]);
+      if (const InputProblem* problem = std::get_if<InputProblem>(&result)) {
+        rejected.Add(batch[i].line_number, *problem, log);
+        continue;
+      }
+      const Assignment& assignment = std::get<Assignment>(result);
+      ++articles;
+      if (assignment.dup_of.has_value()) ++copies;
+      output.append(FormatAssignmentJson(assignment));
+      output.push_back('\n');
+    }
+    out << output;
+    if (!out) {
+      log << "storyd: cannot write output\n";
+      return kExitIo;
+    }
+  }
+  if (in.bad()) {
+    log << "storyd: cannot read input\n";
+    return kExitIo;
+  }
+  out.flush();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  log << absl::StrFormat(
+      "storyd dedup: %d records, %d articles, %d copies, %d rejected%s%s%s, %d threads, %.2f s, "
+      "%.0f articles/s\n",
+      records, articles, copies, rejected.total(), rejected.total() ? " (" : "",
+      rejected.Summary(), rejected.total() ? ")" : "", threads, seconds,
+      seconds > 0 ? static_cast<double>(records) / seconds : 0.0);
+  return rejected.total() == 0 ? kExitOk : kExitRejectedInput;
+}
+
+int RunStrip(const StorydConfig& config, std::istream& in, std::ostream& out,
+             std::ostream& log) {
+  absl::StatusOr<BoilerplateStripper> stripper = LoadStripper(config);
+  if (!stripper.ok()) {
+    log << "storyd: " << stripper.status().message() << "\n";
+    return kExitUsage;
+  }
+  CopyDetector unused_detector(CopyConfig{.fingerprint_capacity = 1024,
+                                          .window_articles = 1024,
+                                          .window_arena_words = 1 << 16});
+  ArticleProcessor processor(&*stripper, &unused_detector);
+  ArticleParser parser(config.max_record_bytes);
+  RejectionCounter rejected;
+  std::vector<InputRecord> batch;
+  size_t line_number = 0;
+  while (ReadBatch(in, &line_number, &batch)) {
+    for (const InputRecord& record : batch) {
+      ParsedArticle parsed = parser.Parse(record.text);
+      if (const InputProblem* problem = std::get_if<InputProblem>(&parsed)) {
+        rejected.Add(record.line_number, *problem, log);
+        continue;
+      }
+      const Article& article = std::get<Article>(parsed);
+      StrippedText cleaned = processor.Clean(article, /*record_removed=*/true);
+      std::string line = "{\"id\":";
+      AppendJsonString(article.id, &line);
+      line.append(",\"text\":");
+      AppendJsonString(cleaned.text, &line);
+      line.append(",\"removed\":[");
+      for (size_t i = 0; i < cleaned.removed.size(); ++i) {
+        if (i > 0) line.push_back(',');
+        AppendJsonString(cleaned.removed[i], &line);
+      }
+      line.append("]}\n");
+      out << line;
+    }
+  }
+  if (rejected.total() > 0) {
+    log << "storyd strip: " << rejected.total() << " rejected (" << rejected.Summary() << ")\n";
+  }
+  return rejected.total() == 0 ? kExitOk : kExitRejectedInput;
+}
+
+int RunExplain(const StorydConfig& config, const std::string& path_a,
+               const std::string& path_b, std::ostream& out, std::ostream& log) {
+  absl::StatusOr<BoilerplateStripper> stripper = LoadStripper(config);
+  if (!stripper.ok()) {
+    log << "storyd: " << stripper.status().message() << "\n";
+    return kExitUsage;
+  }
+  CopyConfig copy = config.copy;
+  copy.fingerprint_capacity = 1024;
+  copy.window_articles = 1024;
+  copy.window_arena_words = 1 << 16;
+  CopyDetector detector(copy);
+  ArticleProcessor processor(&*stripper, &detector);
+  ArticleParser parser(config.max_record_bytes);
+  Article articles[2];
+  const std::string* paths[2] = {&path_a, &path_b};
+  for (int i = 0; i < 2; ++i) {
+    absl::StatusOr<std::string> text = ReadFile(*paths[i]);
+    if (!text.ok()) {
+      log << "storyd: " << text.status().message() << "\n";
+      return kExitIo;
+    }
+    ParsedArticle parsed = parser.Parse(*text);
+    if (const InputProblem* problem = std::get_if<InputProblem>(&parsed)) {
+      log << "storyd: " << *paths[i] << ": " << InputErrorName(problem->error) << ": "
+          << problem->reason << "\n";
+      return kExitRejectedInput;
+    }
+    articles[i] = std::get<Article>(std::move(parsed));
+  }
+  StrippedText cleaned_a = processor.Clean(articles[0], true);
+  StrippedText cleaned_b = processor.Clean(articles[1], true);
+  ArticleFeatures features_a = processor.Features(cleaned_a);
+  ArticleFeatures features_b = processor.Features(cleaned_b);
+  out << FeaturesLine("A", articles[0], cleaned_a, features_a);
+  out << FeaturesLine("B", articles[1], cleaned_b, features_b);
+  CopyCandidate comparison = detector.Compare(features_a, features_b);
+  size_t shared = IntersectionSize(features_a.shingles, features_b.shingles);
+  const CopyConfig& c = detector.config();
+  out << absl::StrFormat("hamming distance: %d bits (fast radius k=%d: %s)\n",
+                         comparison.hamming, c.max_hamming,
+                         comparison.hamming <= c.max_hamming ? "within" : "beyond");
+  out << absl::StrFormat(
+      "shingle overlap: %d shared of %d and %d word %d-shingles; containment %.4f "
+      "(threshold %.2f, at least %d shared)\n",
+      shared, features_a.shingles.size(), features_b.shingles.size(), c.shingle_size,
+      comparison.score, c.min_containment, c.min_shared_shingles);
+  bool copy_decision = comparison.method == CopyMethod::kContainment;
+  out << "copy decision: " << (copy_decision ? "COPY" : "NOT A COPY") << " ("
+      << (copy_decision ? "containment reaches the threshold"
+                        : "containment is below the threshold")
+      << "; the later article would get dup_of = the earlier)\n";
+  return kExitOk;
+}
+
+int RunScore(const std::string& gold_path, const std::string& output_path, bool json,
+             std::ostream& out, std::ostream& log) {
+  absl::StatusOr<std::string> gold = ReadFile(gold_path);
+  absl::StatusOr<std::string> output = ReadFile(output_path);
+  for (const auto* file : {&gold, &output}) {
+    if (!file->ok()) {
+      log << "storyd: " << file->status().message() << "\n";
+      return kExitIo;
+    }
+  }
+  absl::StatusOr<QualityReport> report = ScoreRun(*gold, *output);
+  if (!report.ok()) {
+    log << "storyd: " << report.status().message() << "\n";
+    return kExitUsage;
+  }
+  if (json) {
+    const QualityReport& r = *report;
+    out << absl::StrFormat(
+        "{\"n\": %d, \"missing\": %d, \"repeated\": %d, \"unparsable_lines\": %d, "
+        "\"stories_pred\": %d, \"stories_gold\": %d, \"story_bcubed_p\": %.6f, "
+        "\"story_bcubed_r\": %.6f, \"story_bcubed_f1\": %.6f, \"story_pair_p\": %.6f, "
+        "\"story_pair_r\": %.6f, \"story_pair_f1\": %.6f, \"story_ari\": %.6f, "
+        "\"dup_bcubed_p\": %.6f, \"dup_bcubed_r\": %.6f, \"dup_bcubed_f1\": %.6f}\n",
+        r.articles, r.missing, r.repeated, r.unparsable_lines, r.stories_predicted,
+        r.stories_gold, r.story_bcubed_p, r.story_bcubed_r, r.story_bcubed_f1, r.story_pair_p,
+        r.story_pair_r, r.story_pair_f1, r.story_ari, r.dup_bcubed_p, r.dup_bcubed_r,
+        r.dup_bcubed_f1);
+  } else {
+    out << FormatQualityReport(*report);
+  }
+  return kExitOk;
+}
+
+}  // namespace storyd

@@ -1,0 +1,72 @@
+// End-to-end quality of the offline engine on the shipped dev data, and its
+// determinism across thread counts.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "core/scoring.h"
+#include "daemon/config.h"
+#include "daemon/offline_commands.h"
+
+namespace storyd {
+namespace {
+
+std::string ReadData(const std::string& name) {
+  std::ifstream file(std::string(STORYD_TEST_DATA) + "/" + name);
+  EXPECT_TRUE(file.good()) << name;
+  std::stringstream contents;
+  contents << file.rdbuf();
+  return contents.str();
+}
+
+std::string Dedup(const std::string& input, int threads) {
+  StorydConfig config = DefaultConfig();
+  config.threads = threads;
+  std::istringstream in(input);
+  std::ostringstream out, log;
+  EXPECT_EQ(RunDedup(config, in, out, log), kExitOk) << log.str();
+  return out.str();
+}
+
+QualityReport Score(const std::string& gold_name, const std::string& output) {
+  absl::StatusOr<QualityReport> report = ScoreRun(ReadData(gold_name), output);
+  EXPECT_TRUE(report.ok()) << report.status();
+  return report.value_or(QualityReport{});
+}
+
+TEST(DedupQualityTest, NearDuplicateSetMeetsTheCopyTargets) {
+  std::string output = Dedup(ReadData("neardup.jsonl"), 2);
+  QualityReport report = Score("neardup.gold.tsv", output);
+  EXPECT_EQ(report.missing, 0u);
+  EXPECT_GE(report.dup_bcubed_f1, 0.98) << FormatQualityReport(report);
+  EXPECT_GE(report.dup_bcubed_p, 0.995) << FormatQualityReport(report);
+}
+
+TEST(DedupQualityTest, EcbPlusCopiesArePrecise) {
+  QualityReport report = Score("ecbplus.gold.tsv", Dedup(ReadData("ecbplus.jsonl"), 2));
+  EXPECT_EQ(report.missing, 0u);
+  EXPECT_GE(report.dup_bcubed_p, 0.995) << FormatQualityReport(report);
+  EXPECT_GE(report.dup_bcubed_f1, 0.98) << FormatQualityReport(report);
+}
+
+TEST(DedupQualityTest, SeedsAreNotCopiesOfEachOther) {
+  std::string output = Dedup(ReadData("seeds.jsonl"), 2);
+  QualityReport report = Score("seeds.gold.tsv", output);
+  EXPECT_EQ(report.articles, 5u);
+  EXPECT_EQ(report.missing, 0u);
+  EXPECT_DOUBLE_EQ(report.dup_bcubed_f1, 1.0) << output;
+  EXPECT_EQ(output.find("\"decision\":\"copy\""), std::string::npos) << output;
+}
+
+TEST(DedupQualityTest, OutputIsByteIdenticalWhateverTheThreadCount) {
+  std::string input = ReadData("neardup.jsonl") + ReadData("seeds.jsonl");
+  std::string one = Dedup(input, 1);
+  EXPECT_EQ(one, Dedup(input, 4));
+  EXPECT_EQ(one, Dedup(input, 8));
+  EXPECT_EQ(one, Dedup(input, 1));
+}
+
+}  // namespace
+}  // namespace storyd
