@@ -1,0 +1,36 @@
+// libFuzzer target: typography folding, NFKC case folding, tokenization,
+// boilerplate stripping and features on arbitrary bytes.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/boilerplate.h"
+#include "core/default_rules.h"
+#include "core/features.h"
+#include "core/text_normalizer.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  static const storyd::BoilerplateStripper* stripper = [] {
+    auto loaded = storyd::BoilerplateStripper::FromRules(storyd::DefaultBoilerplateRules());
+    if (!loaded.ok()) __builtin_trap();
+    return new storyd::BoilerplateStripper(std::move(*loaded));
+  }();
+  std::string_view input(reinterpret_cast<const char*>(data), size);
+  std::string folded = storyd::FoldTypography(input);
+  storyd::StrippedText stripped = stripper->Strip(folded);
+  if (stripped.text.size() > folded.size() + 1) __builtin_trap();
+  std::string normalized = storyd::NormalizeForMatching(stripped.text);
+  std::vector<std::string_view> tokens;
+  storyd::Tokenize(normalized, &tokens);
+  for (std::string_view token : tokens) {
+    if (token.empty() || token.data() < normalized.data() ||
+        token.data() + token.size() > normalized.data() + normalized.size()) {
+      __builtin_trap();
+    }
+  }
+  storyd::ArticleFeatures features = storyd::ComputeFeatures(normalized, 3);
+  if (features.shingles.size() > tokens.size() + 1) __builtin_trap();
+  return 0;
+}
