@@ -33,6 +33,24 @@ inline uint64_t Mix64(uint64_t x) {
   return x;
 }
 
+// Stamp = slot number << 2 | state. A slot is taken over only in kDone; fields
+// change only in kWriting; links only in kLinking (by the owner).
+constexpr uint64_t kDone = 0;
+constexpr uint64_t kLinking = 1;
+constexpr uint64_t kWriting = 3;
+
+inline uint64_t MakeStamp(uint64_t number, uint64_t state) {
+  return (number << 2) | state;
+}
+// The fields of `number` are published (linking or done).
+inline bool Readable(uint64_t stamp, uint64_t number) {
+  return (stamp >> 2) == number && (stamp & 3) != kWriting;
+}
+// A writer with `number` may take the slot: its owner finished and is older.
+inline bool Takeable(uint64_t stamp, uint64_t number) {
+  return (stamp & 3) == kDone && (stamp >> 2) < number;
+}
+
 size_t RoundCapacity(size_t capacity) {
   capacity = std::clamp(capacity, FingerprintIndex::kMinCapacity,
                         FingerprintIndex::kMaxCapacity);
@@ -60,9 +78,9 @@ FingerprintIndex::FingerprintIndex(size_t capacity, int max_distance)
       max_distance_(std::clamp(max_distance, 0, kMaxDistance)),
       num_blocks_(max_distance_ + 2),
       num_tables_(num_blocks_ * (num_blocks_ - 1) / 2),
-      slot_bytes_((sizeof(Slot) + num_tables_ * sizeof(std::atomic<uint32_t>) +
-                   7) &
-                  ~size_t{7}),
+      slot_bytes_(
+          (sizeof(Slot) + num_tables_ * sizeof(std::atomic<uint32_t>) + 7) &
+          ~size_t{7}),
       buckets_per_table_(capacity_ / 4) {
   static_assert(sizeof(std::atomic<uint64_t>) == 8);
   static_assert(sizeof(std::atomic<uint32_t>) == 4);
@@ -72,8 +90,8 @@ FingerprintIndex::FingerprintIndex(size_t capacity, int max_distance)
   int shift = 0;
   for (int b = 0; b < num_blocks_; ++b) {
     const int width = base + (b < extra ? 1 : 0);
-    block_mask_[b] = (width == 64 ? ~uint64_t{0}
-                                  : ((uint64_t{1} << width) - 1) << shift);
+    block_mask_[b] =
+        (width == 64 ? ~uint64_t{0} : ((uint64_t{1} << width) - 1) << shift);
     shift += width;
   }
   int t = 0;
@@ -89,22 +107,23 @@ FingerprintIndex::FingerprintIndex(size_t capacity, int max_distance)
   }
   assert(t == num_tables_);
 
-  slots_ = static_cast<std::byte*>(::operator new(
-      capacity_ * slot_bytes_, std::align_val_t{kSlotAlign}));
+  slots_ = static_cast<std::byte*>(
+      ::operator new (capacity_* slot_bytes_, std::align_val_t{kSlotAlign}));
   for (size_t i = 0; i < capacity_; ++i) {
     std::byte* p = slots_ + i * slot_bytes_;
     new (p) Slot();
     auto* links = reinterpret_cast<std::atomic<uint32_t>*>(p + sizeof(Slot));
-    for (int l = 0; l < num_tables_; ++l) new (&links[l]) std::atomic<uint32_t>(0);
+    for (int l = 0; l < num_tables_; ++l)
+      new (&links[l]) std::atomic<uint32_t>(0);
   }
   // Value-initialized: every head starts at 0 (empty).
   heads_ = std::make_unique<std::atomic<uint64_t>[]>(num_tables_ *
-                                                      buckets_per_table_);
+                                                     buckets_per_table_);
 }
 
 FingerprintIndex::~FingerprintIndex() {
   // std::atomic of integers is trivially destructible; only free the storage.
-  ::operator delete(slots_, std::align_val_t{kSlotAlign});
+  ::operator delete (slots_, std::align_val_t{kSlotAlign});
 }
 
 FingerprintIndex::Slot* FingerprintIndex::SlotFor(uint64_t number) const {
@@ -119,7 +138,8 @@ std::atomic<uint32_t>* FingerprintIndex::LinksOf(Slot* slot) const {
 
 size_t FingerprintIndex::BucketOf(int table, uint64_t fingerprint) const {
   const uint64_t key = fingerprint & table_mask_[table];
-  const uint64_t salt = (static_cast<uint64_t>(table) + 1) * 0x9e3779b97f4a7c15ULL;
+  const uint64_t salt =
+      (static_cast<uint64_t>(table) + 1) * 0x9e3779b97f4a7c15ULL;
   return static_cast<size_t>(Mix64(key ^ salt)) & (buckets_per_table_ - 1);
 }
 
@@ -159,13 +179,17 @@ void FingerprintIndex::Insert(uint64_t fingerprint, uint64_t seq) {
     // relaxed: only the expected value for the ownership CAS below.
     uint64_t stamp = slot->stamp.load(std::memory_order_relaxed);
     bool owned = false;
-    // Take the slot unless a writer is busy in it (a stalled older writer, or
-    // a newer one) or it already holds a newer number: then our number is
-    // given up and we claim another, never waiting for the other writer.
-    while ((stamp & 1) == 0 && (stamp >> 1) < number) {
-      // relaxed: the CAS only transfers ownership; our release field stores
-      // below carry the busy stamp to any reader that sees them.
-      if (slot->stamp.compare_exchange_weak(stamp, (number << 1) | 1,
+    // Take the slot unless its owner is still writing or linking (a stalled
+    // older writer, or a newer one) or it already holds a newer number: then
+    // our number is given up and we claim another, never waiting.
+    while (Takeable(stamp, number)) {
+      // acquire on success: pairs with the previous owner's release store of
+      // kDone, so all its stores to this slot happen-before ours (its late
+      // link stores cannot overwrite our links). Our release field stores
+      // below carry this "writing" stamp to any reader that sees them. relaxed
+      // on failure: we only re-examine the value.
+      if (slot->stamp.compare_exchange_weak(stamp, MakeStamp(number, kWriting),
+                                            std::memory_order_acquire,
                                             std::memory_order_relaxed)) {
         owned = true;
         break;
@@ -175,13 +199,21 @@ void FingerprintIndex::Insert(uint64_t fingerprint, uint64_t seq) {
   }
   // release (a plain store on x86): pairs with the reader's acquire field
   // loads. A reader that loads one of these values synchronizes with the
-  // store, so its stamp re-load sees our busy stamp (or later) and it
+  // store, so its stamp re-load sees our "writing" stamp (or later) and it
   // discards the node. (Seqlock without fences: ThreadSanitizer does not
   // model std::atomic_thread_fence, and GCC rejects it under -Wtsan.)
   slot->fingerprint.store(fingerprint, std::memory_order_release);
   slot->seq.store(seq, std::memory_order_release);
-  // release: a reader that acquires stamp == 2n sees the fields above.
-  slot->stamp.store(number << 1, std::memory_order_release);
+  // release: a reader that acquires a readable stamp of n sees the fields.
+  slot->stamp.store(MakeStamp(number, kLinking), std::memory_order_release);
+
+  // relaxed: a heuristic; if we were preempted so long that our entry already
+  // expired, pushing it would only cut chains short for readers.
+  if (cursor_.load(std::memory_order_relaxed) - number > capacity_) {
+    // release: ends our ownership; pairs with the next owner's acquire CAS.
+    slot->stamp.store(MakeStamp(number, kDone), std::memory_order_release);
+    return;
+  }
 
   std::atomic<uint32_t>* links = LinksOf(slot);
   for (int t = 0; t < num_tables_; ++t) {
@@ -205,45 +237,75 @@ void FingerprintIndex::Insert(uint64_t fingerprint, uint64_t seq) {
       }
     }
   }
+  // release: ends our ownership; pairs with the next owner's acquire CAS, so
+  // our link stores happen-before (and cannot land after) its stores.
+  slot->stamp.store(MakeStamp(number, kDone), std::memory_order_release);
 }
 
 void FingerprintIndex::Lookup(uint64_t fingerprint,
                               std::vector<FingerprintMatch>* out) const {
+  // The chains of all tables are walked round-robin, one node per table per
+  // pass, prefetching each next node, so that the cache misses of the
+  // different tables overlap instead of being paid one after the other.
+  uint64_t current[kMaxTables];
+  size_t head_index[kMaxTables];
   for (int t = 0; t < num_tables_; ++t) {
-    const std::atomic<uint64_t>& head =
-        heads_[t * buckets_per_table_ + BucketOf(t, fingerprint)];
+    head_index[t] = t * buckets_per_table_ + BucketOf(t, fingerprint);
+    __builtin_prefetch(&heads_[head_index[t]]);
+  }
+  int active = 0;
+  int8_t tables[kMaxTables];
+  for (int t = 0; t < num_tables_; ++t) {
     // acquire: pairs with the release CAS of the push that stored it, making
     // that node's stamp, fields and link (and, transitively, the whole chain
     // behind it) visible.
-    uint64_t number = head.load(std::memory_order_acquire);
-    if (number == 0) continue;
-    // relaxed: the claim of every node in the chain happens-before the head
-    // load above, so end > number for all of them; a stale value only makes
-    // us treat a few more entries as live, which the stamps then check.
-    const uint64_t end = cursor_.load(std::memory_order_relaxed);
-    for (size_t steps = 0; steps < capacity_; ++steps) {
-      if (end - number > capacity_) break;  // Expired (or bogus): stop.
+    current[t] = heads_[head_index[t]].load(std::memory_order_acquire);
+    if (current[t] != 0) {
+      __builtin_prefetch(SlotFor(current[t]));
+      tables[active++] = static_cast<int8_t>(t);
+    }
+  }
+  if (active == 0) return;
+  // relaxed: the claim of every node in these chains happens-before the head
+  // loads above, so end > number for all of them; a stale value only makes us
+  // treat a few more entries as live, which the stamps then check.
+  const uint64_t end = cursor_.load(std::memory_order_relaxed);
+  // Each chain is bounded by `capacity` steps (belt and braces).
+  for (size_t steps = 0; active > 0 && steps < capacity_; ++steps) {
+    int still_active = 0;
+    for (int a = 0; a < active; ++a) {
+      const int t = tables[a];
+      const uint64_t number = current[t];
+      if (end - number > capacity_) continue;  // Expired (or bogus): stop.
       Slot* slot = SlotFor(number);
       // acquire: pairs with the publishing release store of the stamp.
       const uint64_t stamp = slot->stamp.load(std::memory_order_acquire);
-      if (stamp != (number << 1)) break;  // Overwritten or being written.
+      if (!Readable(stamp, number)) continue;  // Overwritten or being written.
       // acquire (plain loads on x86): pair with the writer's release field
       // stores; if any load sees a later writer's value, the stamp re-load
-      // below (which cannot move above them) sees that writer's busy stamp.
+      // below (which cannot move above them) sees that writer's "writing"
+      // stamp.
       const uint64_t fp = slot->fingerprint.load(std::memory_order_acquire);
       const uint64_t seq = slot->seq.load(std::memory_order_acquire);
       const uint32_t link = LinksOf(slot)[t].load(std::memory_order_acquire);
-      // relaxed: ordered after the acquire loads above.
-      if (slot->stamp.load(std::memory_order_relaxed) != stamp) break;
+      // relaxed: ordered after the acquire loads above. Within one number the
+      // state only moves writing -> linking -> done, so comparing numbers
+      // suffices.
+      if ((slot->stamp.load(std::memory_order_relaxed) >> 2) != number) {
+        continue;
+      }
       const uint64_t diff = fingerprint ^ fp;
       const int distance = std::popcount(diff);
       if (distance <= max_distance_ && FirstMatchingTable(diff) == t) {
         out->push_back(FingerprintMatch{seq, fp, distance});
       }
-      if (link == 0) break;
-      number += static_cast<uint64_t>(
-          static_cast<int64_t>(static_cast<int32_t>(link)));
+      if (link == 0) continue;
+      current[t] = number + static_cast<uint64_t>(static_cast<int64_t>(
+                                static_cast<int32_t>(link)));
+      __builtin_prefetch(SlotFor(current[t]));
+      tables[still_active++] = static_cast<int8_t>(t);
     }
+    active = still_active;
   }
 }
 

@@ -29,23 +29,25 @@
 // for links, rounded to 8, plus 8 * tables / 4 bytes of bucket heads.  For
 // k = 3 that is 64 + 20 = 84 bytes; see MemoryBytes() and BytesPerEntry().
 //
-// Stamp protocol (a seqlock per slot).  stamp == 0: never written;
-// stamp == 2n + 1: slot number n is being written; stamp == 2n: entry n is
-// published.  A writer takes a slot by CAS from a stamp that is neither busy
-// nor newer than its own number; if the slot is busy (a stalled writer still
+// Stamp protocol (a seqlock per slot).  stamp = n << 2 | state, with state
+// 3 = "writing": slot number n's fields are being stored (not readable);
+// 1 = "linking": fields published, the owner is pushing n into the tables;
+// 0 = "done": the owner has finished (stamp 0 is "slot number 0, done").
+// A writer takes a slot by CAS (acquire) from a "done" stamp with an older
+// number; if the slot is still writing or linking (a stalled writer still
 // owns it) or already holds a newer number, the writer gives its number up and
-// claims a fresh one, so no writer ever waits for another.  After the CAS to
-// "busy" the writer stores the fields with release ordering, release-stores
-// the published stamp and finally CAS-prepends the slot number to one bucket
-// per table (storing the link first, also with release; CAS release on
-// success).
+// claims a fresh one, so no writer ever waits for another and no stalled
+// writer's late stores can land in a newer entry.  After the CAS the writer
+// stores the fields with release ordering, release-stores "linking", then
+// CAS-prepends the slot number to one bucket per table (storing the link
+// first, also with release; CAS acq_rel), and release-stores "done".
 //
 // A reader loads a bucket head (acquire), then for each node: loads the stamp
-// (acquire) and requires it to be exactly the published stamp of the expected
-// slot number, loads the fields and the link (acquire) and re-loads the stamp.
-// If any of those loads returned a value stored by a later writer of the
-// slot, it synchronized with that release store, so that writer's earlier
-// busy-stamp CAS happens-before the re-load, which therefore differs, and the
+// (acquire) and requires it to hold the expected slot number in a readable
+// (linking or done) state, loads the fields and the link (acquire) and re-loads
+// the stamp. If any of those loads returned a value stored by a later writer of
+// the slot, it synchronized with that release store, so that writer's earlier
+// "writing" CAS happens-before the re-load, which therefore differs, and the
 // node is discarded: no torn entry is ever reported.  This is the fence-free
 // form of the seqlock (release stores / acquire loads of the data), chosen
 // because ThreadSanitizer does not model std::atomic_thread_fence (and GCC
@@ -80,17 +82,19 @@
 //     overwritten by a concurrent writer, or one whose slot number fell out of
 //     the window while the reader walked.  An Insert that is concurrent with
 //     the Lookup may or may not be seen.
-//   * Corner case: a writer preempted for more than `capacity` inserts between
-//     publishing its stamp and pushing it into a bucket may push an already
-//     expired node; readers then stop that bucket's chain early and can miss
-//     older live entries of that one bucket until they expire.
+//   * Corner case: a writer preempted for more than `capacity` inserts while
+//     pushing its entry into the tables (it re-checks expiry once before)
+//     may push an already expired node; readers then stop that bucket's chain
+//     early and can miss older live entries of that one bucket until they
+//     expire.  Such a writer also keeps its slot, so other writers skip it.
 //
 // Invariants
 //   * capacity_ is a power of two in [16, 2^30]; stamps of a slot only grow.
-//   * A slot's fields change only while its stamp is odd (busy) and only its
-//     owner (the writer whose CAS set the busy stamp) writes them.
-//   * links[t] of slot n is written only by the owner of n, only before n is
-//     pushed into table t, so it is final once n is reachable in table t.
+//   * A slot's fields change only while its stamp is "writing", its links
+//     only while it is "linking", and only by its owner (the writer whose CAS
+//     set "writing"); ownership passes on only from "done", by an acquire CAS.
+//   * links[t] of slot n is written only before n is pushed into table t, so
+//     it is final once n is reachable in table t.
 //   * Every non-zero bucket head and link decodes to a slot number that was
 //     claimed and published before the push that stored it.
 //   * Slot numbers are never 0; cursor_ - 1 numbers have been claimed.

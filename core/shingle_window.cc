@@ -14,6 +14,7 @@ struct ShingleWindow::Record {
   std::atomic<uint64_t> stamp{0};
   std::atomic<uint64_t> seq{0};
   std::atomic<uint64_t> offset{0};
+  std::atomic<uint64_t> checksum{0};
   std::atomic<uint32_t> len{0};
   std::atomic<uint32_t> num_anchors{0};
   // Anchor node i: its value and its link (signed node-number difference).
@@ -39,6 +40,31 @@ inline uint64_t Mix64(uint64_t x) {
   x ^= x >> 33;
   return x;
 }
+
+// Stamp = record number << 2 | state. A record is taken over only in kDone;
+// fields change only in kWriting; links only in kLinking (by the owner).
+constexpr uint64_t kDone = 0;
+constexpr uint64_t kLinking = 1;
+constexpr uint64_t kWriting = 3;
+
+inline uint64_t MakeStamp(uint64_t number, uint64_t state) {
+  return (number << 2) | state;
+}
+inline bool Readable(uint64_t stamp, uint64_t number) {
+  return (stamp >> 2) == number && (stamp & 3) != kWriting;
+}
+inline bool Takeable(uint64_t stamp, uint64_t number) {
+  return (stamp & 3) == kDone && (stamp >> 2) < number;
+}
+
+// Checksum of a set's words, stored with the record and recomputed by
+// readers: catches a stalled writer of an *older* arena claim finishing its
+// stores into a newer set's words (the claim cursor cannot see that).
+inline uint64_t ChecksumStep(uint64_t h, uint32_t w) {
+  h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
+  return h ^ (h >> 29);
+}
+constexpr uint64_t kChecksumSeed = 0x243f6a8885a308d3ULL;
 
 size_t RoundPow2(size_t v, size_t lo, size_t hi) {
   return std::bit_ceil(std::clamp(v, lo, hi));
@@ -108,12 +134,14 @@ bool ShingleWindow::Insert(uint64_t seq, absl::Span<const uint32_t> shingles) {
     // relaxed: only the expected value for the ownership CAS below.
     uint64_t stamp = RecordFor(number).stamp.load(std::memory_order_relaxed);
     bool owned = false;
-    // Busy (a stalled writer owns it) or already newer: give the number up.
-    while ((stamp & 1) == 0 && (stamp >> 1) < number) {
-      // relaxed: ownership transfer only; our release stores below carry the
-      // busy stamp to any reader that sees them.
+    // Owner still writing/linking (stalled) or already newer: give it up.
+    while (Takeable(stamp, number)) {
+      // acquire on success: pairs with the previous owner's release of kDone
+      // so its late stores cannot land after ours. Our release stores below
+      // carry the "writing" stamp to any reader that sees them.
       if (RecordFor(number).stamp.compare_exchange_weak(
-              stamp, (number << 1) | 1, std::memory_order_relaxed)) {
+              stamp, MakeStamp(number, kWriting), std::memory_order_acquire,
+              std::memory_order_relaxed)) {
         owned = true;
         break;
       }
@@ -128,24 +156,27 @@ bool ShingleWindow::Insert(uint64_t seq, absl::Span<const uint32_t> shingles) {
       word_cursor_.fetch_add(len, std::memory_order_relaxed);
   // All stores below are release (plain stores on x86) and pair with the
   // readers' acquire loads: a reader that loads any value stored below also
-  // sees our busy stamp and our arena claim, and discards what it read.
+  // sees our "writing" stamp and our arena claim, and discards what it read.
   // (Seqlock without fences: ThreadSanitizer does not model
   // std::atomic_thread_fence, and GCC rejects it under -Wtsan.)
+  uint64_t checksum = kChecksumSeed;
   for (uint32_t i = 0; i < len; ++i) {
     arena_[(offset + i) & arena_mask_].store(shingles[i],
                                              std::memory_order_release);
+    checksum = ChecksumStep(checksum, shingles[i]);
   }
   const uint32_t num_anchors =
       static_cast<uint32_t>(std::min<size_t>(kMaxAnchors, len));
   rec.seq.store(seq, std::memory_order_release);
   rec.offset.store(offset, std::memory_order_release);
+  rec.checksum.store(checksum, std::memory_order_release);
   rec.len.store(len, std::memory_order_release);
   rec.num_anchors.store(num_anchors, std::memory_order_release);
   for (uint32_t i = 0; i < num_anchors; ++i) {
     rec.anchor[i].store(shingles[i], std::memory_order_release);
   }
-  // release: a reader acquiring stamp == 2r sees everything above.
-  rec.stamp.store(number << 1, std::memory_order_release);
+  // release: a reader acquiring a readable stamp of r sees everything above.
+  rec.stamp.store(MakeStamp(number, kLinking), std::memory_order_release);
 
   const uint64_t link_limit = max_entries_ << kAnchorShift;
   for (uint32_t i = 0; i < num_anchors; ++i) {
@@ -168,6 +199,10 @@ bool ShingleWindow::Insert(uint64_t seq, absl::Span<const uint32_t> shingles) {
     }
   }
 
+  // release: ends our ownership of the record (links are final); pairs with
+  // the next owner's acquire CAS.
+  rec.stamp.store(MakeStamp(number, kDone), std::memory_order_release);
+
   // Seq table: replace an empty or expired cell, else the oldest record.
   SeqGroup& group = SeqGroupFor(seq);
   for (int attempt = 0; attempt < 2 * SeqGroup::kCells; ++attempt) {
@@ -189,9 +224,9 @@ bool ShingleWindow::Insert(uint64_t seq, absl::Span<const uint32_t> shingles) {
       }
     }
     // release: a reader acquiring this cell sees our published stamp.
-    if (group.cell[victim].compare_exchange_strong(
-            victim_value, number, std::memory_order_release,
-            std::memory_order_relaxed)) {
+    if (group.cell[victim].compare_exchange_strong(victim_value, number,
+                                                   std::memory_order_release,
+                                                   std::memory_order_relaxed)) {
       break;
     }
   }
@@ -206,7 +241,7 @@ std::optional<ShingleWindow::RecordView> ShingleWindow::ReadRecord(
   const Record& rec = RecordFor(number);
   // acquire: pairs with the publishing release store of the stamp.
   const uint64_t stamp = rec.stamp.load(std::memory_order_acquire);
-  if (stamp != (number << 1)) return std::nullopt;
+  if (!Readable(stamp, number)) return std::nullopt;
   RecordView view;
   view.number = number;
   // acquire (plain loads on x86): pair with the writer's release stores; a
@@ -214,8 +249,12 @@ std::optional<ShingleWindow::RecordView> ShingleWindow::ReadRecord(
   view.seq = rec.seq.load(std::memory_order_acquire);
   view.offset = rec.offset.load(std::memory_order_acquire);
   view.len = rec.len.load(std::memory_order_acquire);
-  // relaxed: ordered after the acquire loads above.
-  if (rec.stamp.load(std::memory_order_relaxed) != stamp) return std::nullopt;
+  view.checksum = rec.checksum.load(std::memory_order_acquire);
+  // relaxed: ordered after the acquire loads above; within one number the
+  // state only moves writing -> linking -> done.
+  if ((rec.stamp.load(std::memory_order_relaxed) >> 2) != number) {
+    return std::nullopt;
+  }
   return view;
 }
 
@@ -229,12 +268,15 @@ std::optional<uint32_t> ShingleWindow::Intersect(
   uint32_t shared = 0;
   size_t i = 0;
   const size_t n = shingles.size();
-  for (uint32_t j = 0; j < view.len && i < n; ++j) {
+  uint64_t checksum = kChecksumSeed;
+  // Reads every word (also after the query is exhausted) for the checksum.
+  for (uint32_t j = 0; j < view.len; ++j) {
     // acquire (a plain load on x86): pairs with the writers' release word
     // stores; if this is a later claim's word, that claim is visible to the
     // cursor load below (see "Arena seqlock argument" in the header).
     const uint32_t w =
         arena_[(view.offset + j) & arena_mask_].load(std::memory_order_acquire);
+    checksum = ChecksumStep(checksum, w);
     while (i < n && shingles[i] < w) ++i;
     if (i < n && shingles[i] == w) {
       ++shared;
@@ -246,6 +288,7 @@ std::optional<uint32_t> ShingleWindow::Intersect(
       arena_words_) {
     return std::nullopt;
   }
+  if (checksum != view.checksum) return std::nullopt;
   return shared;
 }
 
@@ -286,7 +329,7 @@ void ShingleWindow::Lookup(absl::Span<const uint32_t> shingles,
       const Record& rec = RecordFor(number);
       // acquire: pairs with the publishing release store of the stamp.
       const uint64_t stamp = rec.stamp.load(std::memory_order_acquire);
-      if (stamp != (number << 1)) break;  // Overwritten: chain is cut.
+      if (!Readable(stamp, number)) break;  // Overwritten: chain is cut.
       // acquire (plain loads on x86): pair with the writer's release stores
       // (seqlock read side); a later writer's value makes the re-load differ.
       const uint32_t value = rec.anchor[index].load(std::memory_order_acquire);
@@ -296,8 +339,9 @@ void ShingleWindow::Lookup(absl::Span<const uint32_t> shingles,
       view.seq = rec.seq.load(std::memory_order_acquire);
       view.offset = rec.offset.load(std::memory_order_acquire);
       view.len = rec.len.load(std::memory_order_acquire);
+      view.checksum = rec.checksum.load(std::memory_order_acquire);
       // relaxed: ordered after the acquire loads above.
-      if (rec.stamp.load(std::memory_order_relaxed) != stamp) break;
+      if ((rec.stamp.load(std::memory_order_relaxed) >> 2) != number) break;
       if (value == anchor) hits.push_back(Hit{view, 1});
       if (link == 0) break;
       node += static_cast<uint64_t>(

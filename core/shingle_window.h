@@ -14,13 +14,14 @@
 // data race, and relaxed loads compile to plain loads on x86:
 //  * Records: max_entries records (a power of two), claimed by fetch_add on a
 //    64-bit record cursor (record numbers start at 1).  A record holds a
-//    64-bit stamp (seqlock: 2r + 1 while being written, 2r once published),
-//    the seq, the set's 64-bit arena offset and length, and 16 anchor nodes
-//    (anchor value + 32-bit signed link to the next node of its bucket).  The
-//    anchor node i of record r has node number 16 r + i, so nodes expire and
-//    are validated together with their record.  Record slot ownership works
-//    as in FingerprintIndex: CAS from a stamp that is neither busy nor newer,
-//    otherwise give the number up and claim another one.
+//    64-bit stamp (seqlock: r << 2 | state, state 3 = writing, 1 = linking,
+//    0 = done, exactly as in FingerprintIndex), the seq, the set's 64-bit
+//    arena offset, length and 64-bit checksum, and 16 anchor nodes (anchor
+//    value + 32-bit signed link to the next node of its bucket).  The anchor
+//    node i of record r has node number 16 r + i, so nodes expire and are
+//    validated together with their record.  Record ownership works as in
+//    FingerprintIndex: CAS (acquire) from a "done" stamp with an older
+//    number, otherwise give the number up and claim another one.
 //  * Arena: arena_words 32-bit words (a power of two).  A writer claims `len`
 //    words with fetch_add on a 64-bit word cursor; word p lives at
 //    p & (arena_words - 1), so a set may wrap around the end of the array and
@@ -45,7 +46,14 @@
 // word_cursor - offset <= arena_words no claim has covered any word of
 // [offset, offset + len) a second time, and the record's stamp acquire (3)
 // made the original words visible.  So a reported containment is always
-// computed on exactly the words of the record it names.  (The fence form —
+// computed on exactly the words of the record it names, with one exception:
+// a writer of an *older* claim that stalls after its claim while more than
+// arena_words words are claimed after it may finish its stores late, into the
+// words of a newer set, and the claim cursor cannot reveal that.  For this
+// case each record stores a 64-bit checksum of its words, which readers
+// recompute while intersecting (they read every word); a mismatch discards
+// the result.  A torn result then survives only if the checksums collide
+// (probability about 2^-64 per such event).  (The fence form —
 // claim; release fence; relaxed stores / relaxed loads; acquire fence;
 // cursor load — is equivalent, but ThreadSanitizer does not model fences and
 // GCC rejects them under -fsanitize=thread -Werror.  Release stores and
@@ -65,7 +73,8 @@
 //   * Every reported ShingleMatch was computed on a consistent snapshot of one
 //     record: seq, set_size and the words it intersected all belong to the
 //     same Insert call; a set overwritten while being read is skipped, never
-//     reported torn.
+//     reported torn (see the argument above for the one checksum-guarded
+//     case).
 //   * An Insert that completed before the read started and whose record and
 //     arena words are still inside their rings is found (Lookup: if it shares
 //     an anchor with the query and is within the chain cap; Containment: if
@@ -78,9 +87,10 @@
 //
 // Invariants
 //   * arena_words_, max_entries_ are powers of two; stamps only grow.
-//   * A record's fields and anchor values change only while its stamp is odd
-//     and only by its owner; a node's link is written only by the record's
-//     owner before the node is pushed, and is final once reachable.
+//   * A record's fields and anchor values change only while its stamp is
+//     "writing", its links only while "linking", and only by its owner; a
+//     node's link is written before the node is pushed, and is final once
+//     reachable.  The checksum equals the words the owner stored.
 //   * Every non-zero link is the difference of two node numbers less than
 //     16 * max_entries apart (fits in int32; 0 means end of chain).
 //   * A record r is live while record_cursor - r <= max_entries and its set is
@@ -103,10 +113,10 @@ namespace storyd {
 
 // One result of ShingleWindow::Lookup / Containment.
 struct ShingleMatch {
-  uint64_t seq;         // The stored article's seq.
-  double containment;   // shared / min(query size, set_size).
-  uint32_t shared;      // |query n stored set|.
-  uint32_t set_size;    // |stored set|.
+  uint64_t seq;        // The stored article's seq.
+  double containment;  // shared / min(query size, set_size).
+  uint32_t shared;     // |query n stored set|.
+  uint32_t set_size;   // |stored set|.
 };
 
 class ShingleWindow {
@@ -165,6 +175,7 @@ class ShingleWindow {
     uint64_t number;
     uint64_t seq;
     uint64_t offset;
+    uint64_t checksum;
     uint32_t len;
   };
 

@@ -100,7 +100,8 @@ TEST_P(FingerprintIndexBruteForceTest, MatchesBruteForce) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllDistances, FingerprintIndexBruteForceTest,
-                         ::testing::Range(0, FingerprintIndex::kMaxDistance + 1));
+                         ::testing::Range(0,
+                                          FingerprintIndex::kMaxDistance + 1));
 
 TEST(FingerprintIndexTest, ExactDistancesFromBase) {
   std::mt19937_64 rng(7);
@@ -185,10 +186,9 @@ void RunConcurrent(size_t capacity, int rounds, int per_round,
         std::vector<FingerprintMatch> got;
         std::vector<uint64_t> mine;
         for (int i = 0; i < per_round; ++i) {
-          const uint64_t counter =
-              static_cast<uint64_t>(round) * per_round + i;
-          const uint64_t seq = (static_cast<uint64_t>(t) << 40) |
-                               (counter << 4) | (i % 4);
+          const uint64_t counter = static_cast<uint64_t>(round) * per_round + i;
+          const uint64_t seq =
+              (static_cast<uint64_t>(t) << 40) | (counter << 4) | (i % 4);
           index.Insert(Generated(seq), seq);
           mine.push_back(seq);
           // Look up another thread's likely-recent cluster and our own.
@@ -231,17 +231,17 @@ void RunConcurrent(size_t capacity, int rounds, int per_round,
                              (c % per_round % 4);
         got.clear();
         index.Lookup(Generated(seq), &got);
-        EXPECT_TRUE(std::any_of(got.begin(), got.end(),
-                                [&](const auto& m) { return m.seq == seq; }))
-            << seq;
+        EXPECT_TRUE(std::any_of(got.begin(), got.end(), [&](const auto& m) {
+          return m.seq == seq;
+        })) << seq;
       }
     }
   }
 }
 
 TEST(FingerprintIndexConcurrencyTest, InsertAndLookupNoExpiry) {
-  // 8 threads * 200 rounds * 12 = 19200 entries fit in 32768 slots.
-  RunConcurrent(1 << 15, 200, 12, /*expect_own_found=*/true);
+  // 8 threads * 150 rounds * 12 = 14400 entries fit in 32768 slots.
+  RunConcurrent(1 << 15, 150, 12, /*expect_own_found=*/true);
 }
 
 TEST(FingerprintIndexConcurrencyTest, InsertAndLookupWithOverwrites) {
