@@ -4,22 +4,30 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
-
 #include "core/strings.h"
 
 namespace storyd {
 
 std::string_view InputErrorName(InputError error) {
   switch (error) {
-    case InputError::kTooLarge: return "too_large";
-    case InputError::kInvalidUtf8: return "invalid_utf8";
-    case InputError::kMalformedJson: return "malformed_json";
-    case InputError::kNotAnObject: return "not_an_object";
-    case InputError::kBadFieldType: return "bad_field_type";
-    case InputError::kMissingId: return "missing_id";
-    case InputError::kMissingBody: return "missing_body";
-    case InputError::kEmptyBody: return "empty_body";
-    case InputError::kDuplicateId: return "duplicate_id";
+    case InputError::kTooLarge:
+      return "too_large";
+    case InputError::kInvalidUtf8:
+      return "invalid_utf8";
+    case InputError::kMalformedJson:
+      return "malformed_json";
+    case InputError::kNotAnObject:
+      return "not_an_object";
+    case InputError::kBadFieldType:
+      return "bad_field_type";
+    case InputError::kMissingId:
+      return "missing_id";
+    case InputError::kMissingBody:
+      return "missing_body";
+    case InputError::kEmptyBody:
+      return "empty_body";
+    case InputError::kDuplicateId:
+      return "duplicate_id";
   }
   return "unknown";
 }
@@ -61,14 +69,16 @@ bool IsBlank(std::string_view text) {
 
 }  // namespace
 
-ParsedArticle ArticleParser::Parse(std::string_view json, std::string_view fallback_id) {
+ParsedArticle ArticleParser::Parse(std::string_view json,
+                                   std::string_view fallback_id) {
   if (json.size() > max_record_bytes_) {
-    return Problem(InputError::kTooLarge,
-                   StrCat("record of ", json.size(), " bytes exceeds the limit of ",
-                                max_record_bytes_, " bytes"));
+    return Problem(InputError::kTooLarge, StrCat("record of ", json.size(),
+                                                 " bytes exceeds the limit of ",
+                                                 max_record_bytes_, " bytes"));
   }
   simdjson::dom::element root;
-  simdjson::error_code error = impl_->parser.parse(json.data(), json.size()).get(root);
+  simdjson::error_code error =
+      impl_->parser.parse(json.data(), json.size()).get(root);
   if (error == simdjson::UTF8_ERROR) {
     return Problem(InputError::kInvalidUtf8, "record is not valid UTF-8");
   }
@@ -83,7 +93,8 @@ ParsedArticle ArticleParser::Parse(std::string_view json, std::string_view fallb
   Article article;
   // id: a string or an integer; a key stands in when it is absent.
   simdjson::dom::element id_element;
-  if (object["id"].get(id_element) == simdjson::SUCCESS && !id_element.is_null()) {
+  if (object["id"].get(id_element) == simdjson::SUCCESS &&
+      !id_element.is_null()) {
     std::string_view id_text;
     int64_t id_number;
     if (id_element.get(id_text) == simdjson::SUCCESS) {
@@ -91,12 +102,14 @@ ParsedArticle ArticleParser::Parse(std::string_view json, std::string_view fallb
     } else if (id_element.get(id_number) == simdjson::SUCCESS) {
       article.id = StrCat(id_number);
     } else {
-      return Problem(InputError::kBadFieldType, "field 'id' must be a string or an integer");
+      return Problem(InputError::kBadFieldType,
+                     "field 'id' must be a string or an integer");
     }
   }
   if (article.id.empty()) article.id.assign(fallback_id);
   if (article.id.empty()) {
-    return Problem(InputError::kMissingId, "record has no 'id' and no message key");
+    return Problem(InputError::kMissingId,
+                   "record has no 'id' and no message key");
   }
   bool present = false;
   if (!ReadOptionalString(object, "body", &article.body, &present)) {
@@ -104,19 +117,22 @@ ParsedArticle ArticleParser::Parse(std::string_view json, std::string_view fallb
   }
   if (!present) {
     if (!ReadOptionalString(object, "text", &article.body, &present)) {
-      return Problem(InputError::kBadFieldType, "field 'text' must be a string");
+      return Problem(InputError::kBadFieldType,
+                     "field 'text' must be a string");
     }
     if (!present) {
-      return Problem(InputError::kMissingBody, "record has no 'body' (or 'text')");
+      return Problem(InputError::kMissingBody,
+                     "record has no 'body' (or 'text')");
     }
   }
   if (IsBlank(article.body)) {
     return Problem(InputError::kEmptyBody, "field 'body' is empty");
   }
-  for (auto [key, field] : {std::pair<std::string_view, std::string*>{"title", &article.title},
-                            {"url", &article.url},
-                            {"source", &article.source},
-                            {"published_at", &article.published_at}}) {
+  for (auto [key, field] :
+       {std::pair<std::string_view, std::string*>{"title", &article.title},
+        {"url", &article.url},
+        {"source", &article.source},
+        {"published_at", &article.published_at}}) {
     if (!ReadOptionalString(object, key, field, &present)) {
       return Problem(InputError::kBadFieldType,
                      StrCat("field '", key, "' must be a string"));
@@ -133,7 +149,8 @@ std::optional<int64_t> ParseTimestamp(std::string_view text) {
   std::string error;
   std::string input(text);
   if (absl::ParseTime(absl::RFC3339_full, input, &time, &error) ||
-      absl::ParseTime("%Y-%m-%d%ET%H:%M:%E*S", input, absl::UTCTimeZone(), &time, &error) ||
+      absl::ParseTime("%Y-%m-%d%ET%H:%M:%E*S", input, absl::UTCTimeZone(),
+                      &time, &error) ||
       absl::ParseTime("%Y-%m-%d", input, absl::UTCTimeZone(), &time, &error)) {
     return absl::ToUnixSeconds(time);
   }
@@ -145,11 +162,21 @@ void AppendJsonString(std::string_view text, std::string* out) {
   for (char c : text) {
     unsigned char byte = static_cast<unsigned char>(c);
     switch (c) {
-      case '"': out->append("\\\""); break;
-      case '\\': out->append("\\\\"); break;
-      case '\n': out->append("\\n"); break;
-      case '\r': out->append("\\r"); break;
-      case '\t': out->append("\\t"); break;
+      case '"':
+        out->append("\\\"");
+        break;
+      case '\\':
+        out->append("\\\\");
+        break;
+      case '\n':
+        out->append("\\n");
+        break;
+      case '\r':
+        out->append("\\r");
+        break;
+      case '\t':
+        out->append("\\t");
+        break;
       default:
         if (byte < 0x20) {
           out->append(absl::StrFormat("\\u%04x", byte));

@@ -43,15 +43,15 @@ struct Article {
 };
 
 enum class InputError {
-  kTooLarge,        // record over the configured size limit
-  kInvalidUtf8,     // bytes that are not UTF-8
-  kMalformedJson,   // not parseable JSON
-  kNotAnObject,     // JSON, but not an object
-  kBadFieldType,    // a known field with the wrong type
-  kMissingId,       // no id in the body and no message key
-  kMissingBody,     // neither body nor text
-  kEmptyBody,       // body empty or whitespace only
-  kDuplicateId,     // an id already seen in this run (set by callers)
+  kTooLarge,       // record over the configured size limit
+  kInvalidUtf8,    // bytes that are not UTF-8
+  kMalformedJson,  // not parseable JSON
+  kNotAnObject,    // JSON, but not an object
+  kBadFieldType,   // a known field with the wrong type
+  kMissingId,      // no id in the body and no message key
+  kMissingBody,    // neither body nor text
+  kEmptyBody,      // body empty or whitespace only
+  kDuplicateId,    // an id already seen in this run (set by callers)
 };
 
 // Stable lower-case name, used in summaries and dead-letter headers.

@@ -6,9 +6,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "core/text_normalizer.h"
-
 #include "core/strings.h"
+#include "core/text_normalizer.h"
 
 namespace storyd {
 
@@ -68,9 +67,10 @@ void RecordMatches(const RE2& regex, std::string_view text,
 BoilerplateStripper::BoilerplateStripper(std::unique_ptr<Compiled> compiled,
                                          size_t rule_count)
     : compiled_(std::move(compiled)), rule_count_(rule_count) {}
-BoilerplateStripper::BoilerplateStripper(BoilerplateStripper&&) noexcept = default;
-BoilerplateStripper& BoilerplateStripper::operator=(BoilerplateStripper&&) noexcept =
+BoilerplateStripper::BoilerplateStripper(BoilerplateStripper&&) noexcept =
     default;
+BoilerplateStripper& BoilerplateStripper::operator=(
+    BoilerplateStripper&&) noexcept = default;
 BoilerplateStripper::~BoilerplateStripper() = default;
 
 absl::StatusOr<BoilerplateStripper> BoilerplateStripper::FromRules(
@@ -78,8 +78,10 @@ absl::StatusOr<BoilerplateStripper> BoilerplateStripper::FromRules(
   auto compiled = std::make_unique<Compiled>();
   std::vector<std::pair<std::string, bool>> line_regexes;  // (pattern, literal)
   size_t rule_count = 0;
-  auto line_set = std::make_unique<RE2::Set>(RuleOptions(false), RE2::ANCHOR_BOTH);
-  auto inline_set = std::make_unique<RE2::Set>(RuleOptions(false), RE2::UNANCHORED);
+  auto line_set =
+      std::make_unique<RE2::Set>(RuleOptions(false), RE2::ANCHOR_BOTH);
+  auto inline_set =
+      std::make_unique<RE2::Set>(RuleOptions(false), RE2::UNANCHORED);
   int line_number = 0;
   for (std::string_view raw : Split(rules_text, '\n')) {
     ++line_number;
@@ -87,8 +89,9 @@ absl::StatusOr<BoilerplateStripper> BoilerplateStripper::FromRules(
     if (line.empty() || line[0] == '#') continue;
     size_t space = line.find_first_of(" \t");
     if (space == std::string_view::npos) {
-      return absl::InvalidArgumentError(
-          StrCat("boilerplate rules line ", line_number, ": expected '<kind> <text>'"));
+      return absl::InvalidArgumentError(StrCat("boilerplate rules line ",
+                                               line_number,
+                                               ": expected '<kind> <text>'"));
     }
     std::string_view kind = line.substr(0, space);
     std::string_view text = StripAsciiWhitespace(line.substr(space));
@@ -109,8 +112,8 @@ absl::StatusOr<BoilerplateStripper> BoilerplateStripper::FromRules(
     }
     if (kind == "line") {
       std::string normalized = NormalizeForMatching(FoldTypography(text));
-      compiled->longest_line_literal = std::max(compiled->longest_line_literal,
-                                                normalized.size());
+      compiled->longest_line_literal =
+          std::max(compiled->longest_line_literal, normalized.size());
       compiled->line_literals.insert(std::move(normalized));
     } else if (kind == "line-re") {
       std::string compile_error;
@@ -121,49 +124,58 @@ absl::StatusOr<BoilerplateStripper> BoilerplateStripper::FromRules(
       }
     } else if (kind == "inline" || kind == "inline-re") {
       bool literal = kind == "inline";
-      std::string pattern = literal ? RE2::QuoteMeta(FoldTypography(text)) : std::string(text);
+      std::string pattern =
+          literal ? RE2::QuoteMeta(FoldTypography(text)) : std::string(text);
       InlineRule rule;
       rule.regex = std::make_unique<RE2>(pattern, RuleOptions(literal));
-      if (!rule.regex->ok()) return error(StrCat("bad regex: ", rule.regex->error()));
+      if (!rule.regex->ok())
+        return error(StrCat("bad regex: ", rule.regex->error()));
       const auto& groups = rule.regex->NamedCapturingGroups();
       if (auto keep = groups.find("keep"); keep != groups.end()) {
         rule.rewrite = StrCat("\\", keep->second);
       }
       std::string compile_error;
-      std::string set_pattern = literal ? StrCat("(?i:", pattern, ")") : pattern;
+      std::string set_pattern =
+          literal ? StrCat("(?i:", pattern, ")") : pattern;
       if (inline_set->Add(set_pattern, &compile_error) < 0) {
         return error(StrCat("bad regex: ", compile_error));
       }
       compiled->inline_rules.push_back(std::move(rule));
     } else {
       return error(StrCat("unknown rule kind '", kind,
-                                "' (line, line-re, inline, inline-re, option)"));
+                          "' (line, line-re, inline, inline-re, option)"));
     }
     ++rule_count;
   }
-  if (!line_set->Compile()) return absl::InternalError("cannot compile line rules");
-  if (!inline_set->Compile()) return absl::InternalError("cannot compile inline rules");
+  if (!line_set->Compile())
+    return absl::InternalError("cannot compile line rules");
+  if (!inline_set->Compile())
+    return absl::InternalError("cannot compile inline rules");
   compiled->line_patterns = std::move(line_set);
   compiled->inline_prefilter = std::move(inline_set);
   return BoilerplateStripper(std::move(compiled), rule_count);
 }
 
-absl::StatusOr<BoilerplateStripper> BoilerplateStripper::FromFile(const std::string& path) {
+absl::StatusOr<BoilerplateStripper> BoilerplateStripper::FromFile(
+    const std::string& path) {
   std::ifstream file(path);
-  if (!file) return absl::NotFoundError(StrCat("cannot open rules file ", path));
+  if (!file)
+    return absl::NotFoundError(StrCat("cannot open rules file ", path));
   std::stringstream contents;
   contents << file.rdbuf();
   absl::StatusOr<BoilerplateStripper> stripper = FromRules(contents.str());
   if (!stripper.ok()) {
-    return absl::Status(stripper.status().code(),
-                        StrCat(path, ": ", std::string(stripper.status().message())));
+    return absl::Status(
+        stripper.status().code(),
+        StrCat(path, ": ", std::string(stripper.status().message())));
   }
   return stripper;
 }
 
 bool BoilerplateStripper::IsBoilerplateLine(std::string_view line) const {
   const Compiled& c = *compiled_;
-  if (line.size() <= c.longest_line_literal * 2 + 8 && !c.line_literals.empty()) {
+  if (line.size() <= c.longest_line_literal * 2 + 8 &&
+      !c.line_literals.empty()) {
     if (c.line_literals.contains(NormalizeForMatching(line))) return true;
   }
   std::vector<int> matched;

@@ -39,7 +39,6 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 
-
 namespace storyd {
 
 struct StrippedText {
@@ -50,7 +49,8 @@ struct StrippedText {
 class BoilerplateStripper {
  public:
   // Parses rules text. Errors name the line number and the problem.
-  static absl::StatusOr<BoilerplateStripper> FromRules(std::string_view rules_text);
+  static absl::StatusOr<BoilerplateStripper> FromRules(
+      std::string_view rules_text);
   static absl::StatusOr<BoilerplateStripper> FromFile(const std::string& path);
 
   BoilerplateStripper(BoilerplateStripper&&) noexcept;
@@ -59,13 +59,15 @@ class BoilerplateStripper {
 
   // Strips `folded_text` (output of FoldTypography). When `removed` is not
   // wanted, pass record_removed = false to skip building it.
-  StrippedText Strip(std::string_view folded_text, bool record_removed = true) const;
+  StrippedText Strip(std::string_view folded_text,
+                     bool record_removed = true) const;
 
   size_t rule_count() const { return rule_count_; }
 
  private:
   struct Compiled;
-  explicit BoilerplateStripper(std::unique_ptr<Compiled> compiled, size_t rule_count);
+  explicit BoilerplateStripper(std::unique_ptr<Compiled> compiled,
+                               size_t rule_count);
 
   // Returns true when the whole (trimmed) line is boilerplate.
   bool IsBoilerplateLine(std::string_view line) const;

@@ -6,9 +6,12 @@ namespace storyd {
 
 std::string_view CopyMethodName(CopyMethod method) {
   switch (method) {
-    case CopyMethod::kNone: return "none";
-    case CopyMethod::kContainment: return "containment";
-    case CopyMethod::kSimHash: return "simhash";
+    case CopyMethod::kNone:
+      return "none";
+    case CopyMethod::kContainment:
+      return "containment";
+    case CopyMethod::kSimHash:
+      return "simhash";
   }
   return "none";
 }
@@ -40,20 +43,22 @@ void CopyDetector::InsertAndFind(uint64_t seq, const ArticleFeatures& features,
   size_t first = out->size();
   std::vector<ShingleMatch> shingle_matches;
   if (!features.shingles.empty()) {
-    window_.Lookup(features.shingles, config_.min_containment, config_.max_candidates,
-                   &shingle_matches);
+    window_.Lookup(features.shingles, config_.min_containment,
+                   config_.max_candidates, &shingle_matches);
   }
   for (const ShingleMatch& match : shingle_matches) {
     if (match.seq == seq || !Accept(match, features.shingles.size())) continue;
-    out->push_back({match.seq, match.containment, -1, CopyMethod::kContainment});
+    out->push_back(
+        {match.seq, match.containment, -1, CopyMethod::kContainment});
   }
 
   std::vector<FingerprintMatch> fingerprint_matches;
   fingerprints_.Lookup(features.simhash, &fingerprint_matches);
   for (const FingerprintMatch& match : fingerprint_matches) {
     if (match.seq == seq) continue;
-    auto known = std::find_if(out->begin() + first, out->end(),
-                              [&](const CopyCandidate& c) { return c.seq == match.seq; });
+    auto known = std::find_if(
+        out->begin() + first, out->end(),
+        [&](const CopyCandidate& c) { return c.seq == match.seq; });
     if (known != out->end()) {
       known->hamming = match.distance;
       continue;
@@ -61,8 +66,9 @@ void CopyDetector::InsertAndFind(uint64_t seq, const ArticleFeatures& features,
     // Confirm by containment while the candidate's set is in the window;
     // past the window the fingerprint alone decides.
     std::optional<ShingleMatch> confirmed =
-        features.shingles.empty() ? std::nullopt
-                                  : window_.Containment(features.shingles, match.seq);
+        features.shingles.empty()
+            ? std::nullopt
+            : window_.Containment(features.shingles, match.seq);
     if (confirmed.has_value()) {
       if (Accept(*confirmed, features.shingles.size())) {
         out->push_back({match.seq, confirmed->containment, match.distance,
@@ -75,23 +81,28 @@ void CopyDetector::InsertAndFind(uint64_t seq, const ArticleFeatures& features,
   }
 }
 
-CopyCandidate CopyDetector::Compare(const ArticleFeatures& a, const ArticleFeatures& b) const {
+CopyCandidate CopyDetector::Compare(const ArticleFeatures& a,
+                                    const ArticleFeatures& b) const {
   CopyCandidate result;
   result.hamming = HammingDistance(a.simhash, b.simhash);
   ShingleMatch match;
-  match.shared = static_cast<uint32_t>(IntersectionSize(a.shingles, b.shingles));
+  match.shared =
+      static_cast<uint32_t>(IntersectionSize(a.shingles, b.shingles));
   match.set_size = static_cast<uint32_t>(b.shingles.size());
   match.containment = Containment(a.shingles, b.shingles);
   result.score = match.containment;
-  if (!a.shingles.empty() && !b.shingles.empty() && Accept(match, a.shingles.size())) {
+  if (!a.shingles.empty() && !b.shingles.empty() &&
+      Accept(match, a.shingles.size())) {
     result.method = CopyMethod::kContainment;
   }
   return result;
 }
 
-CopyResolver::CopyResolver(size_t history) : roots_(std::max<size_t>(history, 1)) {}
+CopyResolver::CopyResolver(size_t history)
+    : roots_(std::max<size_t>(history, 1)) {}
 
-void CopyResolver::RecordLaterMatches(uint64_t seq, absl::Span<const CopyCandidate> found) {
+void CopyResolver::RecordLaterMatches(uint64_t seq,
+                                      absl::Span<const CopyCandidate> found) {
   for (const CopyCandidate& candidate : found) {
     if (candidate.seq <= seq) continue;
     CopyCandidate reverse = candidate;
@@ -122,8 +133,10 @@ CopyDecision CopyResolver::Resolve(uint64_t seq, uint64_t fingerprint,
     std::optional<uint64_t> root = RootOf(candidate.seq);
     if (!root.has_value()) return;
     // Highest score wins; on a tie the earlier article.
-    if (!decision.matched_seq.has_value() || candidate.score > decision.best.score ||
-        (candidate.score == decision.best.score && candidate.seq < *decision.matched_seq)) {
+    if (!decision.matched_seq.has_value() ||
+        candidate.score > decision.best.score ||
+        (candidate.score == decision.best.score &&
+         candidate.seq < *decision.matched_seq)) {
       decision.matched_seq = candidate.seq;
       decision.original_seq = *root;
       decision.best = candidate;
@@ -138,11 +151,13 @@ CopyDecision CopyResolver::Resolve(uint64_t seq, uint64_t fingerprint,
     // Computed here, not taken from the candidate, so that the output does
     // not depend on which of the two articles found the other.
     const RootSlot& matched = roots_[*decision.matched_seq % roots_.size()];
-    decision.best.hamming = matched.seq == *decision.matched_seq
-                                ? HammingDistance(fingerprint, matched.fingerprint)
-                                : -1;
+    decision.best.hamming =
+        matched.seq == *decision.matched_seq
+            ? HammingDistance(fingerprint, matched.fingerprint)
+            : -1;
   }
-  roots_[seq % roots_.size()] = {seq, decision.original_seq.value_or(seq), fingerprint};
+  roots_[seq % roots_.size()] = {seq, decision.original_seq.value_or(seq),
+                                 fingerprint};
   return decision;
 }
 

@@ -43,9 +43,9 @@ namespace storyd {
 
 struct CopyConfig {
   int shingle_size = 3;
-  int max_hamming = 3;               // fast SimHash radius k
-  double min_containment = 0.5;      // copy threshold on shingle containment
-  size_t min_shared_shingles = 3;    // unless both sets are equal
+  int max_hamming = 3;             // fast SimHash radius k
+  double min_containment = 0.5;    // copy threshold on shingle containment
+  size_t min_shared_shingles = 3;  // unless both sets are equal
   size_t fingerprint_capacity = 1 << 22;  // articles in the SimHash index
   size_t window_articles = 1 << 17;       // articles in the shingle window
   size_t window_arena_words = 1 << 25;    // 32-bit shingle hashes kept
@@ -57,8 +57,8 @@ std::string_view CopyMethodName(CopyMethod method);
 
 struct CopyCandidate {
   uint64_t seq = 0;
-  double score = 0;        // containment, or 1 - distance/64 for kSimHash
-  int hamming = -1;        // when known
+  double score = 0;  // containment, or 1 - distance/64 for kSimHash
+  int hamming = -1;  // when known
   CopyMethod method = CopyMethod::kNone;
 };
 
@@ -73,7 +73,8 @@ class CopyDetector {
                      std::vector<CopyCandidate>* out);
 
   // The copy test for two feature sets (used by `explain` and tests).
-  CopyCandidate Compare(const ArticleFeatures& a, const ArticleFeatures& b) const;
+  CopyCandidate Compare(const ArticleFeatures& a,
+                        const ArticleFeatures& b) const;
 
   const CopyConfig& config() const { return config_; }
   size_t fingerprint_entries() const { return fingerprints_.size(); }

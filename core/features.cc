@@ -27,7 +27,8 @@ uint64_t SimHash(absl::Span<const uint64_t> feature_hashes) {
   return fingerprint;
 }
 
-ArticleFeatures ComputeFeatures(std::string_view normalized_text, int shingle_size) {
+ArticleFeatures ComputeFeatures(std::string_view normalized_text,
+                                int shingle_size) {
   ArticleFeatures features;
   std::vector<std::string_view> tokens;
   tokens.reserve(normalized_text.size() / 5 + 1);
@@ -39,7 +40,8 @@ ArticleFeatures ComputeFeatures(std::string_view normalized_text, int shingle_si
   for (size_t i = 0; i < tokens.size(); ++i) {
     token_hashes[i] = XXH3_64bits(tokens[i].data(), tokens[i].size());
   }
-  const size_t width = std::min(tokens.size(), static_cast<size_t>(std::max(1, shingle_size)));
+  const size_t width =
+      std::min(tokens.size(), static_cast<size_t>(std::max(1, shingle_size)));
   std::vector<uint64_t> shingle_hashes;
   shingle_hashes.reserve(tokens.size() - width + 1);
   for (size_t i = 0; i + width <= tokens.size(); ++i) {
@@ -47,8 +49,9 @@ ArticleFeatures ComputeFeatures(std::string_view normalized_text, int shingle_si
         XXH3_64bits(token_hashes.data() + i, width * sizeof(uint64_t)));
   }
   std::sort(shingle_hashes.begin(), shingle_hashes.end());
-  shingle_hashes.erase(std::unique(shingle_hashes.begin(), shingle_hashes.end()),
-                       shingle_hashes.end());
+  shingle_hashes.erase(
+      std::unique(shingle_hashes.begin(), shingle_hashes.end()),
+      shingle_hashes.end());
   features.simhash = SimHash(shingle_hashes);
 
   features.shingles.reserve(shingle_hashes.size());
@@ -56,12 +59,14 @@ ArticleFeatures ComputeFeatures(std::string_view normalized_text, int shingle_si
     features.shingles.push_back(static_cast<uint32_t>(hash));
   }
   std::sort(features.shingles.begin(), features.shingles.end());
-  features.shingles.erase(std::unique(features.shingles.begin(), features.shingles.end()),
-                          features.shingles.end());
+  features.shingles.erase(
+      std::unique(features.shingles.begin(), features.shingles.end()),
+      features.shingles.end());
   return features;
 }
 
-size_t IntersectionSize(absl::Span<const uint32_t> a, absl::Span<const uint32_t> b) {
+size_t IntersectionSize(absl::Span<const uint32_t> a,
+                        absl::Span<const uint32_t> b) {
   size_t i = 0, j = 0, shared = 0;
   while (i < a.size() && j < b.size()) {
     if (a[i] < b[j]) {
@@ -80,7 +85,8 @@ size_t IntersectionSize(absl::Span<const uint32_t> a, absl::Span<const uint32_t>
 double Containment(absl::Span<const uint32_t> a, absl::Span<const uint32_t> b) {
   size_t smaller = std::min(a.size(), b.size());
   if (smaller == 0) return 0.0;
-  return static_cast<double>(IntersectionSize(a, b)) / static_cast<double>(smaller);
+  return static_cast<double>(IntersectionSize(a, b)) /
+         static_cast<double>(smaller);
 }
 
 }  // namespace storyd

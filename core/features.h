@@ -37,15 +37,19 @@ struct ArticleFeatures {
 };
 
 // Computes the features of normalized text (see NormalizeForMatching).
-ArticleFeatures ComputeFeatures(std::string_view normalized_text, int shingle_size);
+ArticleFeatures ComputeFeatures(std::string_view normalized_text,
+                                int shingle_size);
 
 // 64-bit SimHash of a set of 64-bit feature hashes.
 uint64_t SimHash(absl::Span<const uint64_t> feature_hashes);
 
-inline int HammingDistance(uint64_t a, uint64_t b) { return std::popcount(a ^ b); }
+inline int HammingDistance(uint64_t a, uint64_t b) {
+  return std::popcount(a ^ b);
+}
 
 // |a ∩ b| of two sorted unique vectors.
-size_t IntersectionSize(absl::Span<const uint32_t> a, absl::Span<const uint32_t> b);
+size_t IntersectionSize(absl::Span<const uint32_t> a,
+                        absl::Span<const uint32_t> b);
 
 // |a ∩ b| / min(|a|, |b|); 0 when either is empty. This is the measure the
 // copy decision uses: a trimmed copy is contained in its original.

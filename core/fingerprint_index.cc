@@ -21,8 +21,6 @@ struct FingerprintIndex::Slot {
 
 namespace {
 
-constexpr size_t kSlotAlign = 64;
-
 // Murmur3 finalizer: a cheap, well-mixing 64-bit bijection.
 inline uint64_t Mix64(uint64_t x) {
   x ^= x >> 33;
@@ -107,28 +105,18 @@ FingerprintIndex::FingerprintIndex(size_t capacity, int max_distance)
   }
   assert(t == num_tables_);
 
-  slots_ = static_cast<std::byte*>(
-      ::operator new (capacity_* slot_bytes_, std::align_val_t{kSlotAlign}));
-  for (size_t i = 0; i < capacity_; ++i) {
-    std::byte* p = slots_ + i * slot_bytes_;
-    new (p) Slot();
-    auto* links = reinterpret_cast<std::atomic<uint32_t>*>(p + sizeof(Slot));
-    for (int l = 0; l < num_tables_; ++l)
-      new (&links[l]) std::atomic<uint32_t>(0);
-  }
-  // Value-initialized: every head starts at 0 (empty).
-  heads_ = std::make_unique<std::atomic<uint64_t>[]>(num_tables_ *
-                                                     buckets_per_table_);
+  // Zero pages (see core/zeroed_array.h) are the empty state of every slot,
+  // link and bucket head; slots are page-aligned, so a 64-byte slot is one
+  // cache line.
+  slots_ = ZeroedArray<std::byte>(capacity_ * slot_bytes_);
+  heads_ = ZeroedArray<std::atomic<uint64_t>>(num_tables_ * buckets_per_table_);
 }
 
-FingerprintIndex::~FingerprintIndex() {
-  // std::atomic of integers is trivially destructible; only free the storage.
-  ::operator delete (slots_, std::align_val_t{kSlotAlign});
-}
+FingerprintIndex::~FingerprintIndex() = default;
 
 FingerprintIndex::Slot* FingerprintIndex::SlotFor(uint64_t number) const {
   return std::launder(
-      reinterpret_cast<Slot*>(slots_ + (number & mask_) * slot_bytes_));
+      reinterpret_cast<Slot*>(slots_.data() + (number & mask_) * slot_bytes_));
 }
 
 std::atomic<uint32_t>* FingerprintIndex::LinksOf(Slot* slot) const {

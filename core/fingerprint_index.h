@@ -109,6 +109,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "core/zeroed_array.h"
 
 namespace storyd {
 
@@ -190,9 +191,9 @@ class FingerprintIndex {
   alignas(64) std::atomic<uint64_t> cursor_{1};
 
   // capacity_ slots of slot_bytes_ each, 64-byte aligned.
-  std::byte* slots_ = nullptr;
+  ZeroedArray<std::byte> slots_;
   // num_tables_ * buckets_per_table_ heads; 0 = empty bucket.
-  std::unique_ptr<std::atomic<uint64_t>[]> heads_;
+  ZeroedArray<std::atomic<uint64_t>> heads_;
 };
 
 }  // namespace storyd

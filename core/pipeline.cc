@@ -3,9 +3,8 @@
 #include <xxhash.h>
 
 #include "absl/strings/str_format.h"
-#include "core/text_normalizer.h"
-
 #include "core/strings.h"
+#include "core/text_normalizer.h"
 
 namespace storyd {
 
@@ -13,16 +12,19 @@ ArticleProcessor::ArticleProcessor(const BoilerplateStripper* stripper,
                                    CopyDetector* detector)
     : stripper_(stripper), detector_(detector) {}
 
-StrippedText ArticleProcessor::Clean(const Article& article, bool record_removed) const {
+StrippedText ArticleProcessor::Clean(const Article& article,
+                                     bool record_removed) const {
   return stripper_->Strip(FoldTypography(article.body), record_removed);
 }
 
 ArticleFeatures ArticleProcessor::Features(const StrippedText& cleaned) const {
-  return ComputeFeatures(NormalizeForMatching(cleaned.text), detector_->config().shingle_size);
+  return ComputeFeatures(NormalizeForMatching(cleaned.text),
+                         detector_->config().shingle_size);
 }
 
-void ArticleProcessor::Process(ArticleParser* parser, uint64_t seq, std::string_view record,
-                               std::string_view key, ProcessedArticle* out) const {
+void ArticleProcessor::Process(ArticleParser* parser, uint64_t seq,
+                               std::string_view record, std::string_view key,
+                               ProcessedArticle* out) const {
   out->seq = seq;
   out->candidates.clear();
   ParsedArticle parsed = parser->Parse(record, key);
@@ -32,7 +34,8 @@ void ArticleProcessor::Process(ArticleParser* parser, uint64_t seq, std::string_
   }
   out->problem.reset();
   out->article = std::move(std::get<Article>(parsed));
-  ArticleFeatures features = Features(Clean(out->article, /*record_removed=*/false));
+  ArticleFeatures features =
+      Features(Clean(out->article, /*record_removed=*/false));
   out->fingerprint = features.simhash;
   detector_->InsertAndFind(seq, features, &out->candidates);
   out->article.body.clear();
@@ -40,7 +43,8 @@ void ArticleProcessor::Process(ArticleParser* parser, uint64_t seq, std::string_
 }
 
 std::string StoryIdFor(std::string_view canonical_id) {
-  return absl::StrFormat("s%016x", XXH3_64bits(canonical_id.data(), canonical_id.size()));
+  return absl::StrFormat("s%016x",
+                         XXH3_64bits(canonical_id.data(), canonical_id.size()));
 }
 
 std::string FormatAssignmentJson(const Assignment& a) {
@@ -51,7 +55,8 @@ std::string FormatAssignmentJson(const Assignment& a) {
     out.append(name);
     out.append("\":");
   };
-  auto optional_string = [&](std::string_view name, const std::optional<std::string>& value) {
+  auto optional_string = [&](std::string_view name,
+                             const std::optional<std::string>& value) {
     field(name);
     if (value.has_value()) {
       AppendJsonString(*value, &out);
@@ -77,9 +82,10 @@ std::string FormatAssignmentJson(const Assignment& a) {
   out.append(a.hamming >= 0 ? StrCat(a.hamming) : "null");
   field("fingerprint");
   out.append(absl::StrFormat("\"%016x\"", a.fingerprint));
-  optional_string("published_at", a.published_at.empty()
-                                      ? std::nullopt
-                                      : std::optional<std::string>(a.published_at));
+  optional_string("published_at",
+                  a.published_at.empty()
+                      ? std::nullopt
+                      : std::optional<std::string>(a.published_at));
   out.push_back('}');
   return out;
 }
@@ -92,7 +98,8 @@ const Assigner::Remembered* Assigner::Recall(uint64_t seq) const {
   return slot.seq == seq ? &slot : nullptr;
 }
 
-std::variant<Assignment, InputProblem> Assigner::Assign(const ProcessedArticle& processed) {
+std::variant<Assignment, InputProblem> Assigner::Assign(
+    const ProcessedArticle& processed) {
   if (processed.problem.has_value()) {
     resolver_.Reject(processed.seq, processed.candidates);
     return *processed.problem;
@@ -103,17 +110,19 @@ std::variant<Assignment, InputProblem> Assigner::Assign(const ProcessedArticle& 
     return InputProblem{InputError::kDuplicateId,
                         StrCat("id '", article.id, "' was already processed")};
   }
-  CopyDecision decision =
-      resolver_.Resolve(processed.seq, processed.fingerprint, processed.candidates);
+  CopyDecision decision = resolver_.Resolve(
+      processed.seq, processed.fingerprint, processed.candidates);
   Assignment assignment;
   assignment.id = article.id;
   assignment.fingerprint = processed.fingerprint;
   assignment.published_at = article.published_at;
   assignment.canonical_id = article.id;
-  const Remembered* original =
-      decision.original_seq.has_value() ? Recall(*decision.original_seq) : nullptr;
-  const Remembered* matched =
-      decision.matched_seq.has_value() ? Recall(*decision.matched_seq) : nullptr;
+  const Remembered* original = decision.original_seq.has_value()
+                                   ? Recall(*decision.original_seq)
+                                   : nullptr;
+  const Remembered* matched = decision.matched_seq.has_value()
+                                  ? Recall(*decision.matched_seq)
+                                  : nullptr;
   if (original != nullptr && matched != nullptr) {
     assignment.dup_of = original->id;
     assignment.match_id = matched->id;

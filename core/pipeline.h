@@ -102,7 +102,8 @@ class Assigner {
 
   // Returns the assignment, or the problem when the record is rejected
   // (bad input, or an id already seen). REQUIRES: increasing seq order.
-  std::variant<Assignment, InputProblem> Assign(const ProcessedArticle& processed);
+  std::variant<Assignment, InputProblem> Assign(
+      const ProcessedArticle& processed);
 
  private:
   struct Remembered {

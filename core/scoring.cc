@@ -6,7 +6,6 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_format.h"
-
 #include "core/strings.h"
 
 namespace storyd {
@@ -61,8 +60,8 @@ absl::StatusOr<QualityReport> ScoreRun(std::string_view gold_tsv,
     if (line.empty()) continue;
     std::vector<std::string_view> fields = Split(line, '\t');
     if (fields.size() != 3) {
-      return absl::InvalidArgumentError(
-          StrCat("gold line ", line_number, ": expected id<TAB>story<TAB>dup_group"));
+      return absl::InvalidArgumentError(StrCat(
+          "gold line ", line_number, ": expected id<TAB>story<TAB>dup_group"));
     }
     std::string id(fields[0]);
     if (!gold_story.contains(id)) items.push_back(id);
@@ -100,8 +99,8 @@ absl::StatusOr<QualityReport> ScoreRun(std::string_view gold_tsv,
       story[key] = "None";
     }
     dup_link.erase(key);
-    if (root["dup_of"].get(value) == simdjson::SUCCESS && value.get(text) == simdjson::SUCCESS &&
-        !text.empty()) {
+    if (root["dup_of"].get(value) == simdjson::SUCCESS &&
+        value.get(text) == simdjson::SUCCESS && !text.empty()) {
       dup_link[key] = std::string(text);
     }
   }
@@ -115,7 +114,8 @@ absl::StatusOr<QualityReport> ScoreRun(std::string_view gold_tsv,
     } else {
       predicted_story[item] = it->second;
     }
-    if (auto s = seen.find(item); s != seen.end() && s->second > 1) ++report.repeated;
+    if (auto s = seen.find(item); s != seen.end() && s->second > 1)
+      ++report.repeated;
   }
 
   // Copy clusters: union-find over dup_of links, as score.py does.
@@ -163,17 +163,22 @@ absl::StatusOr<QualityReport> ScoreRun(std::string_view gold_tsv,
   }
   double true_pairs = 0, predicted_pairs = 0, gold_pairs = 0;
   for (const auto& [key, n] : contingency) true_pairs += PairsWithin(n);
-  for (const auto& [key, n] : predicted_count) predicted_pairs += PairsWithin(n);
+  for (const auto& [key, n] : predicted_count)
+    predicted_pairs += PairsWithin(n);
   for (const auto& [key, n] : gold_count) gold_pairs += PairsWithin(n);
   report.stories_predicted = predicted_count.size();
   report.stories_gold = gold_count.size();
-  report.story_pair_p = predicted_pairs > 0 ? true_pairs / predicted_pairs : 1.0;
+  report.story_pair_p =
+      predicted_pairs > 0 ? true_pairs / predicted_pairs : 1.0;
   report.story_pair_r = gold_pairs > 0 ? true_pairs / gold_pairs : 1.0;
   report.story_pair_f1 = F1(report.story_pair_p, report.story_pair_r);
   double all_pairs = PairsWithin(static_cast<double>(items.size()));
-  double expected = all_pairs > 0 ? predicted_pairs * gold_pairs / all_pairs : 0;
+  double expected =
+      all_pairs > 0 ? predicted_pairs * gold_pairs / all_pairs : 0;
   double maximum = (predicted_pairs + gold_pairs) / 2;
-  report.story_ari = maximum != expected ? (true_pairs - expected) / (maximum - expected) : 1.0;
+  report.story_ari = maximum != expected
+                         ? (true_pairs - expected) / (maximum - expected)
+                         : 1.0;
   return report;
 }
 

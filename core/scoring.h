@@ -30,7 +30,8 @@ struct QualityReport {
   double dup_bcubed_p = 0, dup_bcubed_r = 0, dup_bcubed_f1 = 0;
 };
 
-absl::StatusOr<QualityReport> ScoreRun(std::string_view gold_tsv, std::string_view output_jsonl);
+absl::StatusOr<QualityReport> ScoreRun(std::string_view gold_tsv,
+                                       std::string_view output_jsonl);
 
 // One "name value" line per figure, as score.py prints them.
 std::string FormatQualityReport(const QualityReport& report);

@@ -103,11 +103,11 @@ ShingleWindow::ShingleWindow(size_t arena_words, size_t max_entries)
       max_entries_(RoundPow2(max_entries, kMinEntries, kMaxEntries)),
       record_mask_(max_entries_ - 1),
       anchor_buckets_(8 * max_entries_),
-      // make_unique<T[]> value-initializes: all zero.
-      arena_(std::make_unique<std::atomic<uint32_t>[]>(arena_words_)),
-      records_(std::make_unique<Record[]>(max_entries_)),
-      anchor_heads_(std::make_unique<std::atomic<uint64_t>[]>(anchor_buckets_)),
-      seq_groups_(std::make_unique<SeqGroup[]>(max_entries_)) {}
+      // Zero pages are the all-empty state of every structure.
+      arena_(arena_words_),
+      records_(max_entries_),
+      anchor_heads_(anchor_buckets_),
+      seq_groups_(max_entries_) {}
 
 ShingleWindow::~ShingleWindow() = default;
 

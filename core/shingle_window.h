@@ -108,6 +108,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "core/zeroed_array.h"
 
 namespace storyd {
 
@@ -201,10 +202,10 @@ class ShingleWindow {
   // Next arena word position to claim; starts at 0.
   alignas(64) std::atomic<uint64_t> word_cursor_{0};
 
-  std::unique_ptr<std::atomic<uint32_t>[]> arena_;
-  std::unique_ptr<Record[]> records_;
-  std::unique_ptr<std::atomic<uint64_t>[]> anchor_heads_;
-  std::unique_ptr<SeqGroup[]> seq_groups_;
+  ZeroedArray<std::atomic<uint32_t>> arena_;
+  ZeroedArray<Record> records_;
+  ZeroedArray<std::atomic<uint64_t>> anchor_heads_;
+  ZeroedArray<SeqGroup> seq_groups_;
 };
 
 }  // namespace storyd

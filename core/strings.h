@@ -16,10 +16,13 @@
 namespace storyd {
 
 namespace strings_internal {
-inline void Append(std::string* out, std::string_view piece) { out->append(piece); }
+inline void Append(std::string* out, std::string_view piece) {
+  out->append(piece);
+}
 inline void Append(std::string* out, char c) { out->push_back(c); }
 template <typename Integer,
-          typename = std::enable_if_t<std::is_integral_v<Integer> && !std::is_same_v<Integer, char>>>
+          typename = std::enable_if_t<std::is_integral_v<Integer> &&
+                                      !std::is_same_v<Integer, char>>>
 void Append(std::string* out, Integer value) {
   out->append(std::to_string(value));
 }

@@ -34,8 +34,8 @@ void AppendUtf8(char32_t cp, std::string* out) {
 char32_t DecodeUtf8(std::string_view text, size_t* pos) {
   utf8proc_int32_t cp = 0;
   const auto* bytes = reinterpret_cast<const utf8proc_uint8_t*>(text.data());
-  utf8proc_ssize_t n =
-      utf8proc_iterate(bytes + *pos, static_cast<utf8proc_ssize_t>(text.size() - *pos), &cp);
+  utf8proc_ssize_t n = utf8proc_iterate(
+      bytes + *pos, static_cast<utf8proc_ssize_t>(text.size() - *pos), &cp);
   if (n <= 0) {
     *pos += 1;
     return 0xFFFD;
@@ -51,21 +51,20 @@ struct NamedEntity {
 
 // The entities scrapers leave in text; anything else is kept verbatim.
 constexpr NamedEntity kNamedEntities[] = {
-    {"amp", '&'},      {"lt", '<'},          {"gt", '>'},
-    {"quot", '"'},     {"apos", '\''},       {"nbsp", 0xA0},
-    {"ndash", 0x2013}, {"mdash", 0x2014},    {"lsquo", 0x2018},
-    {"rsquo", 0x2019}, {"ldquo", 0x201C},    {"rdquo", 0x201D},
-    {"sbquo", 0x201A}, {"bdquo", 0x201E},    {"hellip", 0x2026},
-    {"laquo", 0xAB},   {"raquo", 0xBB},      {"shy", 0xAD},
-    {"copy", 0xA9},    {"reg", 0xAE},        {"trade", 0x2122},
-    {"euro", 0x20AC},  {"pound", 0xA3},      {"eacute", 0xE9},
-    {"zwj", 0x200D},   {"zwnj", 0x200C},     {"thinsp", 0x2009},
-    {"ensp", 0x2002},  {"emsp", 0x2003},     {"middot", 0xB7},
+    {"amp", '&'},      {"lt", '<'},       {"gt", '>'},        {"quot", '"'},
+    {"apos", '\''},    {"nbsp", 0xA0},    {"ndash", 0x2013},  {"mdash", 0x2014},
+    {"lsquo", 0x2018}, {"rsquo", 0x2019}, {"ldquo", 0x201C},  {"rdquo", 0x201D},
+    {"sbquo", 0x201A}, {"bdquo", 0x201E}, {"hellip", 0x2026}, {"laquo", 0xAB},
+    {"raquo", 0xBB},   {"shy", 0xAD},     {"copy", 0xA9},     {"reg", 0xAE},
+    {"trade", 0x2122}, {"euro", 0x20AC},  {"pound", 0xA3},    {"eacute", 0xE9},
+    {"zwj", 0x200D},   {"zwnj", 0x200C},  {"thinsp", 0x2009}, {"ensp", 0x2002},
+    {"emsp", 0x2003},  {"middot", 0xB7},
 };
 
 // Parses an entity starting at text[pos] == '&'. On success returns the
 // code point and sets *length to the entity's byte length.
-bool ParseEntity(std::string_view text, size_t pos, char32_t* cp, size_t* length) {
+bool ParseEntity(std::string_view text, size_t pos, char32_t* cp,
+                 size_t* length) {
   size_t semicolon = text.find(';', pos + 1);
   if (semicolon == std::string_view::npos || semicolon - pos > 10) return false;
   std::string_view body = text.substr(pos + 1, semicolon - pos - 1);
@@ -109,24 +108,65 @@ bool ParseEntity(std::string_view text, size_t pos, char32_t* cp, size_t* length
 }
 
 // What a code point becomes after typography folding.
-enum class Fold { kKeep, kDrop, kSpace, kSingleQuote, kDoubleQuote, kDash, kEllipsis };
+enum class Fold {
+  kKeep,
+  kDrop,
+  kSpace,
+  kSingleQuote,
+  kDoubleQuote,
+  kDash,
+  kEllipsis
+};
 
 Fold ClassifyTypography(char32_t cp) {
   switch (cp) {
-    case 0x2018: case 0x2019: case 0x201A: case 0x201B: case 0x2032:
-    case 0x00B4: case 0x02BC: case 0xFF07:
+    case 0x2018:
+    case 0x2019:
+    case 0x201A:
+    case 0x201B:
+    case 0x2032:
+    case 0x00B4:
+    case 0x02BC:
+    case 0xFF07:
       return Fold::kSingleQuote;
-    case 0x201C: case 0x201D: case 0x201E: case 0x201F: case 0x2033:
-    case 0x00AB: case 0x00BB: case 0x2039: case 0x203A: case 0xFF02:
+    case 0x201C:
+    case 0x201D:
+    case 0x201E:
+    case 0x201F:
+    case 0x2033:
+    case 0x00AB:
+    case 0x00BB:
+    case 0x2039:
+    case 0x203A:
+    case 0xFF02:
       return Fold::kDoubleQuote;
-    case 0x2010: case 0x2011: case 0x2012: case 0x2013: case 0x2014:
-    case 0x2015: case 0x2212: case 0xFE58: case 0xFE63: case 0xFF0D:
+    case 0x2010:
+    case 0x2011:
+    case 0x2012:
+    case 0x2013:
+    case 0x2014:
+    case 0x2015:
+    case 0x2212:
+    case 0xFE58:
+    case 0xFE63:
+    case 0xFF0D:
       return Fold::kDash;
-    case 0x00A0: case 0x1680: case 0x202F: case 0x205F: case 0x3000:
-    case '\t': case '\v': case '\f':
+    case 0x00A0:
+    case 0x1680:
+    case 0x202F:
+    case 0x205F:
+    case 0x3000:
+    case '\t':
+    case '\v':
+    case '\f':
       return Fold::kSpace;
-    case 0x200B: case 0x200C: case 0x200D: case 0x2060: case 0xFEFF:
-    case 0x00AD: case '\r':
+    case 0x200B:
+    case 0x200C:
+    case 0x200D:
+    case 0x2060:
+    case 0xFEFF:
+    case 0x00AD:
+    case '\r':
       return Fold::kDrop;
     case 0x2026:
       return Fold::kEllipsis;
@@ -144,11 +184,16 @@ bool IsCjkIdeographic(char32_t cp) {
 
 bool IsWordCodePoint(char32_t cp) {
   switch (utf8proc_category(static_cast<utf8proc_int32_t>(cp))) {
-    case UTF8PROC_CATEGORY_LU: case UTF8PROC_CATEGORY_LL:
-    case UTF8PROC_CATEGORY_LT: case UTF8PROC_CATEGORY_LM:
-    case UTF8PROC_CATEGORY_LO: case UTF8PROC_CATEGORY_MN:
-    case UTF8PROC_CATEGORY_MC: case UTF8PROC_CATEGORY_ME:
-    case UTF8PROC_CATEGORY_ND: case UTF8PROC_CATEGORY_NL:
+    case UTF8PROC_CATEGORY_LU:
+    case UTF8PROC_CATEGORY_LL:
+    case UTF8PROC_CATEGORY_LT:
+    case UTF8PROC_CATEGORY_LM:
+    case UTF8PROC_CATEGORY_LO:
+    case UTF8PROC_CATEGORY_MN:
+    case UTF8PROC_CATEGORY_MC:
+    case UTF8PROC_CATEGORY_ME:
+    case UTF8PROC_CATEGORY_ND:
+    case UTF8PROC_CATEGORY_NL:
     case UTF8PROC_CATEGORY_NO:
       return true;
     default:
@@ -157,7 +202,8 @@ bool IsWordCodePoint(char32_t cp) {
 }
 
 bool IsAsciiWordByte(unsigned char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         (c >= '0' && c <= '9');
 }
 
 }  // namespace
@@ -201,12 +247,23 @@ std::string FoldTypography(std::string_view text) {
       continue;
     }
     switch (ClassifyTypography(cp)) {
-      case Fold::kKeep: put_visible(cp); break;
-      case Fold::kDrop: break;
-      case Fold::kSpace: pending_space = true; break;
-      case Fold::kSingleQuote: put_visible('\''); break;
-      case Fold::kDoubleQuote: put_visible('"'); break;
-      case Fold::kDash: put_visible('-'); break;
+      case Fold::kKeep:
+        put_visible(cp);
+        break;
+      case Fold::kDrop:
+        break;
+      case Fold::kSpace:
+        pending_space = true;
+        break;
+      case Fold::kSingleQuote:
+        put_visible('\'');
+        break;
+      case Fold::kDoubleQuote:
+        put_visible('"');
+        break;
+      case Fold::kDash:
+        put_visible('-');
+        break;
       case Fold::kEllipsis:
         put_visible('.');
         out.append("..");
@@ -217,8 +274,9 @@ std::string FoldTypography(std::string_view text) {
 }
 
 std::string NormalizeForMatching(std::string_view text) {
-  bool ascii = std::all_of(text.begin(), text.end(),
-                           [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+  bool ascii = std::all_of(text.begin(), text.end(), [](char c) {
+    return static_cast<unsigned char>(c) < 0x80;
+  });
   if (ascii) {
     std::string out(text);
     for (char& c : out) {
@@ -232,7 +290,8 @@ std::string NormalizeForMatching(std::string_view text) {
       static_cast<utf8proc_ssize_t>(text.size()), &mapped,
       static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_COMPAT |
                                      UTF8PROC_COMPOSE | UTF8PROC_CASEFOLD));
-  std::unique_ptr<utf8proc_uint8_t, decltype(&std::free)> owner(mapped, &std::free);
+  std::unique_ptr<utf8proc_uint8_t, decltype(&std::free)> owner(mapped,
+                                                                &std::free);
   if (n < 0) {
     // Only invalid UTF-8 fails; fall back to ASCII lower-casing of the
     // bytes so that matching still sees the text.
@@ -242,7 +301,8 @@ std::string NormalizeForMatching(std::string_view text) {
     }
     return out;
   }
-  return std::string(reinterpret_cast<const char*>(mapped), static_cast<size_t>(n));
+  return std::string(reinterpret_cast<const char*>(mapped),
+                     static_cast<size_t>(n));
 }
 
 void Tokenize(std::string_view text, std::vector<std::string_view>* tokens) {
@@ -288,8 +348,8 @@ bool IsValidUtf8(std::string_view text) {
       continue;
     }
     utf8proc_int32_t cp;
-    utf8proc_ssize_t n =
-        utf8proc_iterate(bytes + pos, static_cast<utf8proc_ssize_t>(text.size() - pos), &cp);
+    utf8proc_ssize_t n = utf8proc_iterate(
+        bytes + pos, static_cast<utf8proc_ssize_t>(text.size() - pos), &cp);
     if (n <= 0) return false;
     pos += static_cast<size_t>(n);
   }

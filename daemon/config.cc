@@ -6,7 +6,6 @@
 #include <thread>
 
 #include "absl/container/flat_hash_set.h"
-
 #include "core/strings.h"
 
 namespace storyd {
@@ -26,36 +25,39 @@ absl::Status CheckKeys(const toml::table& table, std::string_view table_name,
 
 template <typename T>
 absl::Status ReadInteger(const toml::table& table, std::string_view table_name,
-                         std::string_view key, int64_t min, int64_t max, T* out) {
+                         std::string_view key, int64_t min, int64_t max,
+                         T* out) {
   const toml::node* node = table.get(key);
   if (node == nullptr) return absl::OkStatus();
   std::optional<int64_t> value = node->value<int64_t>();
   if (!value.has_value() || *value < min || *value > max) {
-    return absl::InvalidArgumentError(StrCat("config key '", table_name, ".", key,
-                                                   "' must be an integer in [", min, ", ",
-                                                   max, "]"));
+    return absl::InvalidArgumentError(StrCat("config key '", table_name, ".",
+                                             key, "' must be an integer in [",
+                                             min, ", ", max, "]"));
   }
   *out = static_cast<T>(*value);
   return absl::OkStatus();
 }
 
 absl::Status ReadDouble(const toml::table& table, std::string_view table_name,
-                        std::string_view key, double min, double max, double* out) {
+                        std::string_view key, double min, double max,
+                        double* out) {
   const toml::node* node = table.get(key);
   if (node == nullptr) return absl::OkStatus();
   std::optional<double> value = node->value<double>();
   if (!value.has_value() || *value < min || *value > max) {
-    return absl::InvalidArgumentError(StrCat(
-        "config key '", table_name, ".", key, "' must be a number in [", min, ", ", max, "]"));
+    return absl::InvalidArgumentError(StrCat("config key '", table_name, ".",
+                                             key, "' must be a number in [",
+                                             min, ", ", max, "]"));
   }
   *out = *value;
   return absl::OkStatus();
 }
 
-#define STORYD_RETURN_IF_ERROR(expr)       \
-  do {                                     \
-    absl::Status status_ = (expr);         \
-    if (!status_.ok()) return status_;     \
+#define STORYD_RETURN_IF_ERROR(expr)   \
+  do {                                 \
+    absl::Status status_ = (expr);     \
+    if (!status_.ok()) return status_; \
   } while (false)
 
 }  // namespace
@@ -71,17 +73,19 @@ absl::StatusOr<StorydConfig> LoadConfig(const std::string& path) {
   toml::parse_result parsed = toml::parse_file(path);
   if (!parsed) {
     const toml::parse_error& error = parsed.error();
-    return absl::InvalidArgumentError(StrCat(path, ":", error.source().begin.line, ":",
-                                                   error.source().begin.column, ": ",
-                                                   error.description()));
+    return absl::InvalidArgumentError(
+        StrCat(path, ":", error.source().begin.line, ":",
+               error.source().begin.column, ": ", error.description()));
   }
   const toml::table& root = parsed.table();
   StorydConfig config = DefaultConfig();
   auto fail = [&](const absl::Status& status) {
-    return absl::Status(status.code(), StrCat(path, ": ", std::string(status.message())));
+    return absl::Status(status.code(),
+                        StrCat(path, ": ", std::string(status.message())));
   };
-  absl::Status status = CheckKeys(root, "", {"pipeline", "boilerplate", "copy", "story", "kafka",
-                                             "metrics", "state"});
+  absl::Status status = CheckKeys(root, "",
+                                  {"pipeline", "boilerplate", "copy", "story",
+                                   "kafka", "metrics", "state"});
   if (!status.ok()) return fail(status);
   auto section = [&](std::string_view name) -> const toml::table* {
     const toml::node* node = root.get(name);
@@ -89,10 +93,11 @@ absl::StatusOr<StorydConfig> LoadConfig(const std::string& path) {
   };
   if (const toml::table* t = section("pipeline")) {
     status = CheckKeys(*t, "pipeline", {"threads", "max_record_bytes"});
-    if (status.ok()) status = ReadInteger(*t, "pipeline", "threads", 0, 256, &config.threads);
+    if (status.ok())
+      status = ReadInteger(*t, "pipeline", "threads", 0, 256, &config.threads);
     if (status.ok()) {
-      status = ReadInteger(*t, "pipeline", "max_record_bytes", 1024, int64_t{1} << 30,
-                           &config.max_record_bytes);
+      status = ReadInteger(*t, "pipeline", "max_record_bytes", 1024,
+                           int64_t{1} << 30, &config.max_record_bytes);
     }
     if (!status.ok()) return fail(status);
   }
@@ -102,39 +107,46 @@ absl::StatusOr<StorydConfig> LoadConfig(const std::string& path) {
     if (const toml::node* rules = t->get("rules")) {
       std::optional<std::string> value = rules->value<std::string>();
       if (!value.has_value()) {
-        return fail(absl::InvalidArgumentError("config key 'boilerplate.rules' must be a string"));
+        return fail(absl::InvalidArgumentError(
+            "config key 'boilerplate.rules' must be a string"));
       }
       config.rules_path = *value;
     }
   }
   if (const toml::table* t = section("copy")) {
     CopyConfig& c = config.copy;
-    status = CheckKeys(*t, "copy",
-                       {"shingle_size", "max_hamming", "min_containment", "min_shared_shingles",
-                        "fingerprint_capacity", "window_articles", "window_arena_words",
-                        "max_candidates"});
-    if (status.ok()) status = ReadInteger(*t, "copy", "shingle_size", 1, 8, &c.shingle_size);
-    if (status.ok()) status = ReadInteger(*t, "copy", "max_hamming", 0, 7, &c.max_hamming);
+    status =
+        CheckKeys(*t, "copy",
+                  {"shingle_size", "max_hamming", "min_containment",
+                   "min_shared_shingles", "fingerprint_capacity",
+                   "window_articles", "window_arena_words", "max_candidates"});
+    if (status.ok())
+      status = ReadInteger(*t, "copy", "shingle_size", 1, 8, &c.shingle_size);
+    if (status.ok())
+      status = ReadInteger(*t, "copy", "max_hamming", 0, 7, &c.max_hamming);
     if (status.ok()) {
-      status = ReadDouble(*t, "copy", "min_containment", 0.05, 1.0, &c.min_containment);
+      status = ReadDouble(*t, "copy", "min_containment", 0.05, 1.0,
+                          &c.min_containment);
     }
     if (status.ok()) {
-      status = ReadInteger(*t, "copy", "min_shared_shingles", 1, 1000, &c.min_shared_shingles);
+      status = ReadInteger(*t, "copy", "min_shared_shingles", 1, 1000,
+                           &c.min_shared_shingles);
     }
     if (status.ok()) {
-      status = ReadInteger(*t, "copy", "fingerprint_capacity", 1024, int64_t{1} << 31,
-                           &c.fingerprint_capacity);
+      status = ReadInteger(*t, "copy", "fingerprint_capacity", 1024,
+                           int64_t{1} << 31, &c.fingerprint_capacity);
     }
     if (status.ok()) {
-      status = ReadInteger(*t, "copy", "window_articles", 1024, int64_t{1} << 28,
-                           &c.window_articles);
+      status = ReadInteger(*t, "copy", "window_articles", 1024,
+                           int64_t{1} << 28, &c.window_articles);
     }
     if (status.ok()) {
-      status = ReadInteger(*t, "copy", "window_arena_words", 1 << 16, int64_t{1} << 32,
-                           &c.window_arena_words);
+      status = ReadInteger(*t, "copy", "window_arena_words", 1 << 16,
+                           int64_t{1} << 32, &c.window_arena_words);
     }
     if (status.ok()) {
-      status = ReadInteger(*t, "copy", "max_candidates", 1, 4096, &c.max_candidates);
+      status =
+          ReadInteger(*t, "copy", "max_candidates", 1, 4096, &c.max_candidates);
     }
     if (!status.ok()) return fail(status);
   }

@@ -1,6 +1,5 @@
 // The `storyd` command. See README.md and `storyd --help`.
 #include <CLI/CLI.hpp>
-
 #include <fstream>
 #include <iostream>
 
@@ -46,31 +45,41 @@ int main(int argc, char** argv) {
   std::string config_path, input, output;
   int threads = -1;
   auto add_common = [&](CLI::App* command) {
-    command->add_option("--config", config_path, "TOML config (conf/storyd.toml documents it)");
+    command->add_option("--config", config_path,
+                        "TOML config (conf/storyd.toml documents it)");
   };
 
-  CLI::App* dedup = app.add_subcommand(
-      "dedup", "JSON Lines articles in, one assignment (story_id, dup_of, ...) per article out");
+  CLI::App* dedup =
+      app.add_subcommand("dedup",
+                         "JSON Lines articles in, one assignment (story_id, "
+                         "dup_of, ...) per article out");
   add_common(dedup);
   dedup->add_option("--input", input, "input file (default: stdin)");
   dedup->add_option("--output", output, "output file (default: stdout)");
-  dedup->add_option("--threads", threads, "worker threads (overrides the config; 0 = cores)");
+  dedup->add_option("--threads", threads,
+                    "worker threads (overrides the config; 0 = cores)");
 
-  CLI::App* strip = app.add_subcommand("strip", "print each article's cleaned text and what was removed");
+  CLI::App* strip = app.add_subcommand(
+      "strip", "print each article's cleaned text and what was removed");
   add_common(strip);
   strip->add_option("--input", input, "input file (default: stdin)");
 
   std::string path_a, path_b;
-  CLI::App* explain = app.add_subcommand("explain", "why two articles are or are not copies");
+  CLI::App* explain =
+      app.add_subcommand("explain", "why two articles are or are not copies");
   add_common(explain);
   explain->add_option("A", path_a, "first article (a JSON object)")->required();
-  explain->add_option("B", path_b, "second article (a JSON object)")->required();
+  explain->add_option("B", path_b, "second article (a JSON object)")
+      ->required();
 
   std::string gold_path, output_path;
   bool json = false;
-  CLI::App* score = app.add_subcommand("score", "quality figures of an output against gold labels");
-  score->add_option("GOLD", gold_path, "gold TSV: id, story, dup group")->required();
-  score->add_option("OUTPUT", output_path, "storyd dedup output (JSON Lines)")->required();
+  CLI::App* score = app.add_subcommand(
+      "score", "quality figures of an output against gold labels");
+  score->add_option("GOLD", gold_path, "gold TSV: id, story, dup group")
+      ->required();
+  score->add_option("OUTPUT", output_path, "storyd dedup output (JSON Lines)")
+      ->required();
   score->add_flag("--json", json, "print one JSON object");
 
   try {
@@ -82,7 +91,8 @@ int main(int argc, char** argv) {
 
   storyd::StorydConfig config = storyd::DefaultConfig();
   if (!config_path.empty()) {
-    absl::StatusOr<storyd::StorydConfig> loaded = storyd::LoadConfig(config_path);
+    absl::StatusOr<storyd::StorydConfig> loaded =
+        storyd::LoadConfig(config_path);
     if (!loaded.ok()) {
       std::cerr << "storyd: " << loaded.status().message() << "\n";
       return storyd::kExitUsage;
@@ -91,10 +101,14 @@ int main(int argc, char** argv) {
   }
   if (threads >= 0) config.threads = threads;
 
-  if (*score) return storyd::RunScore(gold_path, output_path, json, std::cout, std::cerr);
-  if (*explain) return storyd::RunExplain(config, path_a, path_b, std::cout, std::cerr);
+  if (*score)
+    return storyd::RunScore(gold_path, output_path, json, std::cout, std::cerr);
+  if (*explain)
+    return storyd::RunExplain(config, path_a, path_b, std::cout, std::cerr);
   Streams streams;
-  if (!streams.Open(input, *dedup ? output : std::string())) return storyd::kExitIo;
-  if (*strip) return storyd::RunStrip(config, streams.in(), streams.out(), std::cerr);
+  if (!streams.Open(input, *dedup ? output : std::string()))
+    return storyd::kExitIo;
+  if (*strip)
+    return storyd::RunStrip(config, streams.in(), streams.out(), std::cerr);
   return storyd::RunDedup(config, streams.in(), streams.out(), std::cerr);
 }

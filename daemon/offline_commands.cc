@@ -16,14 +16,14 @@
 #include "core/default_rules.h"
 #include "core/pipeline.h"
 #include "core/scoring.h"
-
 #include "core/strings.h"
 
 namespace storyd {
 namespace {
 
 absl::StatusOr<BoilerplateStripper> LoadStripper(const StorydConfig& config) {
-  if (config.rules_path.empty()) return BoilerplateStripper::FromRules(DefaultBoilerplateRules());
+  if (config.rules_path.empty())
+    return BoilerplateStripper::FromRules(DefaultBoilerplateRules());
   return BoilerplateStripper::FromFile(config.rules_path);
 }
 
@@ -44,8 +44,8 @@ class RejectionCounter {
   void Add(size_t line_number, const InputProblem& problem, std::ostream& log) {
     ++counts_[std::string(InputErrorName(problem.error))];
     ++total_;
-    log << "storyd: line " << line_number << ": " << InputErrorName(problem.error) << ": "
-        << problem.reason << "\n";
+    log << "storyd: line " << line_number << ": "
+        << InputErrorName(problem.error) << ": " << problem.reason << "\n";
   }
   size_t total() const { return total_; }
   std::string Summary() const {
@@ -62,7 +62,8 @@ class RejectionCounter {
 };
 
 // Reads up to kBatchRecords non-blank lines. Returns false at end of input.
-bool ReadBatch(std::istream& in, size_t* line_number, std::vector<InputRecord>* batch) {
+bool ReadBatch(std::istream& in, size_t* line_number,
+               std::vector<InputRecord>* batch) {
   batch->clear();
   std::string line;
   while (batch->size() < kBatchRecords && std::getline(in, line)) {
@@ -90,11 +91,13 @@ void ParallelFor(int threads, size_t items, Work work) {
 }
 
 std::string FeaturesLine(std::string_view label, const Article& article,
-                         const StrippedText& cleaned, const ArticleFeatures& features) {
+                         const StrippedText& cleaned,
+                         const ArticleFeatures& features) {
   std::string out = absl::StrFormat(
       "%s: id=%s tokens=%d shingles=%d fingerprint=%016x\n", label, article.id,
       features.token_count, features.shingles.size(), features.simhash);
-  absl::StrAppendFormat(&out, "  stripped %d item(s)%s\n", cleaned.removed.size(),
+  absl::StrAppendFormat(&out, "  stripped %d item(s)%s\n",
+                        cleaned.removed.size(),
                         cleaned.removed.empty() ? "" : ":");
   for (const std::string& removed : cleaned.removed) {
     absl::StrAppend(&out, "    - ", removed, "\n");
@@ -139,13 +142,15 @@ int RunDedup(const StorydConfig& config, std::istream& in, std::ostream& out,
     processed.resize(batch.size());
     const uint64_t first_seq = next_seq;
     ParallelFor(threads, batch.size(), [&](int worker, size_t i) {
-      processor.Process(parsers[worker].get(), first_seq + i, batch[i].text, {}, &processed[i]);
+      processor.Process(parsers[worker].get(), first_seq + i, batch[i].text, {},
+                        &processed[i]);
     });
     next_seq += batch.size();
     output.clear();
     for (size_t i = 0; i < batch.size(); ++i) {
       ++records;
-      std::variant<Assignment, InputProblem> result = assigner.Assign(processed[i]);
+      std::variant<Assignment, InputProblem> result =
+          assigner.Assign(processed[i]);
       if (const InputProblem* problem = std::get_if<InputProblem>(&result)) {
         rejected.Add(batch[i].line_number, *problem, log);
         continue;
@@ -168,9 +173,11 @@ int RunDedup(const StorydConfig& config, std::istream& in, std::ostream& out,
   }
   out.flush();
   const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
   log << absl::StrFormat(
-      "storyd dedup: %d records, %d articles, %d copies, %d rejected%s%s%s, %d threads, %.2f s, "
+      "storyd dedup: %d records, %d articles, %d copies, %d rejected%s%s%s, %d "
+      "threads, %.2f s, "
       "%.0f articles/s\n",
       records, articles, copies, rejected.total(), rejected.total() ? " (" : "",
       rejected.Summary(), rejected.total() ? ")" : "", threads, seconds,
@@ -216,13 +223,15 @@ int RunStrip(const StorydConfig& config, std::istream& in, std::ostream& out,
     }
   }
   if (rejected.total() > 0) {
-    log << "storyd strip: " << rejected.total() << " rejected (" << rejected.Summary() << ")\n";
+    log << "storyd strip: " << rejected.total() << " rejected ("
+        << rejected.Summary() << ")\n";
   }
   return rejected.total() == 0 ? kExitOk : kExitRejectedInput;
 }
 
 int RunExplain(const StorydConfig& config, const std::string& path_a,
-               const std::string& path_b, std::ostream& out, std::ostream& log) {
+               const std::string& path_b, std::ostream& out,
+               std::ostream& log) {
   absl::StatusOr<BoilerplateStripper> stripper = LoadStripper(config);
   if (!stripper.ok()) {
     log << "storyd: " << stripper.status().message() << "\n";
@@ -245,8 +254,8 @@ int RunExplain(const StorydConfig& config, const std::string& path_a,
     }
     ParsedArticle parsed = parser.Parse(*text);
     if (const InputProblem* problem = std::get_if<InputProblem>(&parsed)) {
-      log << "storyd: " << *paths[i] << ": " << InputErrorName(problem->error) << ": "
-          << problem->reason << "\n";
+      log << "storyd: " << *paths[i] << ": " << InputErrorName(problem->error)
+          << ": " << problem->reason << "\n";
       return kExitRejectedInput;
     }
     articles[i] = std::get<Article>(std::move(parsed));
@@ -260,14 +269,16 @@ int RunExplain(const StorydConfig& config, const std::string& path_a,
   CopyCandidate comparison = detector.Compare(features_a, features_b);
   size_t shared = IntersectionSize(features_a.shingles, features_b.shingles);
   const CopyConfig& c = detector.config();
-  out << absl::StrFormat("hamming distance: %d bits (fast radius k=%d: %s)\n",
-                         comparison.hamming, c.max_hamming,
-                         comparison.hamming <= c.max_hamming ? "within" : "beyond");
   out << absl::StrFormat(
-      "shingle overlap: %d shared of %d and %d word %d-shingles; containment %.4f "
+      "hamming distance: %d bits (fast radius k=%d: %s)\n", comparison.hamming,
+      c.max_hamming, comparison.hamming <= c.max_hamming ? "within" : "beyond");
+  out << absl::StrFormat(
+      "shingle overlap: %d shared of %d and %d word %d-shingles; containment "
+      "%.4f "
       "(threshold %.2f, at least %d shared)\n",
-      shared, features_a.shingles.size(), features_b.shingles.size(), c.shingle_size,
-      comparison.score, c.min_containment, c.min_shared_shingles);
+      shared, features_a.shingles.size(), features_b.shingles.size(),
+      c.shingle_size, comparison.score, c.min_containment,
+      c.min_shared_shingles);
   bool copy_decision = comparison.method == CopyMethod::kContainment;
   out << "copy decision: " << (copy_decision ? "COPY" : "NOT A COPY") << " ("
       << (copy_decision ? "containment reaches the threshold"
@@ -276,8 +287,8 @@ int RunExplain(const StorydConfig& config, const std::string& path_a,
   return kExitOk;
 }
 
-int RunScore(const std::string& gold_path, const std::string& output_path, bool json,
-             std::ostream& out, std::ostream& log) {
+int RunScore(const std::string& gold_path, const std::string& output_path,
+             bool json, std::ostream& out, std::ostream& log) {
   absl::StatusOr<std::string> gold = ReadFile(gold_path);
   absl::StatusOr<std::string> output = ReadFile(output_path);
   for (const auto* file : {&gold, &output}) {
@@ -294,15 +305,18 @@ int RunScore(const std::string& gold_path, const std::string& output_path, bool 
   if (json) {
     const QualityReport& r = *report;
     out << absl::StrFormat(
-        "{\"n\": %d, \"missing\": %d, \"repeated\": %d, \"unparsable_lines\": %d, "
+        "{\"n\": %d, \"missing\": %d, \"repeated\": %d, \"unparsable_lines\": "
+        "%d, "
         "\"stories_pred\": %d, \"stories_gold\": %d, \"story_bcubed_p\": %.6f, "
-        "\"story_bcubed_r\": %.6f, \"story_bcubed_f1\": %.6f, \"story_pair_p\": %.6f, "
+        "\"story_bcubed_r\": %.6f, \"story_bcubed_f1\": %.6f, "
+        "\"story_pair_p\": %.6f, "
         "\"story_pair_r\": %.6f, \"story_pair_f1\": %.6f, \"story_ari\": %.6f, "
-        "\"dup_bcubed_p\": %.6f, \"dup_bcubed_r\": %.6f, \"dup_bcubed_f1\": %.6f}\n",
-        r.articles, r.missing, r.repeated, r.unparsable_lines, r.stories_predicted,
-        r.stories_gold, r.story_bcubed_p, r.story_bcubed_r, r.story_bcubed_f1, r.story_pair_p,
-        r.story_pair_r, r.story_pair_f1, r.story_ari, r.dup_bcubed_p, r.dup_bcubed_r,
-        r.dup_bcubed_f1);
+        "\"dup_bcubed_p\": %.6f, \"dup_bcubed_r\": %.6f, \"dup_bcubed_f1\": "
+        "%.6f}\n",
+        r.articles, r.missing, r.repeated, r.unparsable_lines,
+        r.stories_predicted, r.stories_gold, r.story_bcubed_p, r.story_bcubed_r,
+        r.story_bcubed_f1, r.story_pair_p, r.story_pair_r, r.story_pair_f1,
+        r.story_ari, r.dup_bcubed_p, r.dup_bcubed_r, r.dup_bcubed_f1);
   } else {
     out << FormatQualityReport(*report);
   }

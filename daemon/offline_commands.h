@@ -36,8 +36,8 @@ int RunExplain(const StorydConfig& config, const std::string& path_a,
                const std::string& path_b, std::ostream& out, std::ostream& log);
 
 // Quality figures of an output file against a gold TSV.
-int RunScore(const std::string& gold_path, const std::string& output_path, bool json,
-             std::ostream& out, std::ostream& log);
+int RunScore(const std::string& gold_path, const std::string& output_path,
+             bool json, std::ostream& out, std::ostream& log);
 
 }  // namespace storyd
 

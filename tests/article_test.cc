@@ -44,14 +44,18 @@ TEST(ArticleParserTest, TextIsAnAliasOfBodyAndKeyStandsInForId) {
 
 TEST(ArticleParserTest, TypedErrors) {
   ArticleParser parser(1000);
-  EXPECT_EQ(ErrorOf(parser.Parse("{\"id\":\"x\",")), InputError::kMalformedJson);
+  EXPECT_EQ(ErrorOf(parser.Parse("{\"id\":\"x\",")),
+            InputError::kMalformedJson);
   EXPECT_EQ(ErrorOf(parser.Parse("not json")), InputError::kMalformedJson);
   EXPECT_EQ(ErrorOf(parser.Parse("[1,2]")), InputError::kNotAnObject);
   EXPECT_EQ(ErrorOf(parser.Parse(R"({"body":"b"})")), InputError::kMissingId);
   EXPECT_EQ(ErrorOf(parser.Parse(R"({"id":"x"})")), InputError::kMissingBody);
-  EXPECT_EQ(ErrorOf(parser.Parse(R"({"id":"x","body":"  \n "})")), InputError::kEmptyBody);
-  EXPECT_EQ(ErrorOf(parser.Parse(R"({"id":"x","body":7})")), InputError::kBadFieldType);
-  EXPECT_EQ(ErrorOf(parser.Parse(R"({"id":[1],"body":"b"})")), InputError::kBadFieldType);
+  EXPECT_EQ(ErrorOf(parser.Parse(R"({"id":"x","body":"  \n "})")),
+            InputError::kEmptyBody);
+  EXPECT_EQ(ErrorOf(parser.Parse(R"({"id":"x","body":7})")),
+            InputError::kBadFieldType);
+  EXPECT_EQ(ErrorOf(parser.Parse(R"({"id":[1],"body":"b"})")),
+            InputError::kBadFieldType);
   EXPECT_EQ(ErrorOf(parser.Parse("{\"id\":\"x\",\"body\":\"bad \xff\"}")),
             InputError::kInvalidUtf8);
   std::string big = R"({"id":"x","body":")" + std::string(2000, 'a') + "\"}";
@@ -60,7 +64,8 @@ TEST(ArticleParserTest, TypedErrors) {
 
 TEST(ArticleParserTest, BadTimestampIsKeptButNotParsed) {
   ArticleParser parser(1 << 20);
-  ParsedArticle parsed = parser.Parse(R"({"id":"x","body":"b","published_at":"yesterday"})");
+  ParsedArticle parsed =
+      parser.Parse(R"({"id":"x","body":"b","published_at":"yesterday"})");
   ASSERT_TRUE(std::holds_alternative<Article>(parsed));
   EXPECT_EQ(std::get<Article>(parsed).published_at, "yesterday");
   EXPECT_FALSE(std::get<Article>(parsed).published_unix_sec.has_value());

@@ -9,16 +9,15 @@
 
 #include "core/article.h"
 #include "core/default_rules.h"
-#include "core/text_normalizer.h"
-
 #include "core/strings.h"
+#include "core/text_normalizer.h"
 
 namespace storyd {
 namespace {
 
 BoilerplateStripper ShippedRules() {
-  absl::StatusOr<BoilerplateStripper> stripper =
-      BoilerplateStripper::FromFile(STORYD_SOURCE_DIR "/conf/boilerplate.rules");
+  absl::StatusOr<BoilerplateStripper> stripper = BoilerplateStripper::FromFile(
+      STORYD_SOURCE_DIR "/conf/boilerplate.rules");
   EXPECT_TRUE(stripper.ok()) << stripper.status();
   return std::move(*stripper);
 }
@@ -32,7 +31,8 @@ std::vector<Article> ReadArticles(const std::string& name) {
   while (std::getline(file, line)) {
     ParsedArticle parsed = parser.Parse(line);
     EXPECT_TRUE(std::holds_alternative<Article>(parsed));
-    if (auto* article = std::get_if<Article>(&parsed)) articles.push_back(*article);
+    if (auto* article = std::get_if<Article>(&parsed))
+      articles.push_back(*article);
   }
   return articles;
 }
@@ -40,11 +40,13 @@ std::vector<Article> ReadArticles(const std::string& name) {
 TEST(BoilerplateRulesTest, ReportsBadRulesWithLineNumbers) {
   auto bad_kind = BoilerplateStripper::FromRules("# c\n\nfoo bar\n");
   ASSERT_FALSE(bad_kind.ok());
-  EXPECT_TRUE(Contains(std::string(bad_kind.status().message()), "line 3")) << bad_kind.status();
+  EXPECT_TRUE(Contains(std::string(bad_kind.status().message()), "line 3"))
+      << bad_kind.status();
   auto bad_regex = BoilerplateStripper::FromRules("line-re (unclosed\n");
   ASSERT_FALSE(bad_regex.ok());
   EXPECT_TRUE(Contains(std::string(bad_regex.status().message()), "bad regex"));
-  EXPECT_FALSE(BoilerplateStripper::FromRules("option line-max-words zero\n").ok());
+  EXPECT_FALSE(
+      BoilerplateStripper::FromRules("option line-max-words zero\n").ok());
   EXPECT_FALSE(BoilerplateStripper::FromRules("line\n").ok());
   EXPECT_FALSE(BoilerplateStripper::FromFile("/nonexistent/rules").ok());
 }
@@ -65,7 +67,8 @@ TEST(BoilerplateRulesTest, EachRuleKind) {
       "[sponsored]\n"
       "date 2021-03-18 New York was quiet.");
   EXPECT_EQ(out.text,
-            "After the attack, talks began.\nThe minister said so.\nNew York was quiet.");
+            "After the attack, talks began.\nThe minister said so.\nNew York "
+            "was quiet.");
   EXPECT_EQ(out.removed.size(), 6u);
 }
 
@@ -75,8 +78,11 @@ TEST(BoilerplateRulesTest, LineRulesNeverTakeLongLines) {
   ASSERT_TRUE(stripper.ok());
   StrippedText out = stripper->Strip(
       "Copyright Getty Images\n"
-      "Copyright law was changed by parliament on Tuesday after a long debate.");
-  EXPECT_EQ(out.text, "Copyright law was changed by parliament on Tuesday after a long debate.");
+      "Copyright law was changed by parliament on Tuesday after a long "
+      "debate.");
+  EXPECT_EQ(out.text,
+            "Copyright law was changed by parliament on Tuesday after a long "
+            "debate.");
 }
 
 TEST(BoilerplateRulesTest, BuiltInRulesAreTheShippedFile) {
@@ -90,15 +96,28 @@ TEST(BoilerplateRulesTest, BuiltInRulesAreTheShippedFile) {
 // every line of the reporting is kept.
 TEST(SeedStripTest, RemovesMarkersAndKeepsEveryReportingLine) {
   const std::vector<std::string> markers = {
-      "[ad_1]", "[ad_2]", "Leave a Reply", "image caption", "copyright Getty Images",
+      "[ad_1]",
+      "[ad_2]",
+      "Leave a Reply",
+      "image caption",
+      "copyright Getty Images",
       "The BBC is not responsible for the content of external sites",
-      "View original tweet on Twitter", "PC: Reuters", "date 2021-03-18"};
+      "View original tweet on Twitter",
+      "PC: Reuters",
+      "date 2021-03-18"};
   // Lines of the seeds that are boilerplate as a whole.
   const std::vector<std::string> boilerplate_lines = {
-      "74 copyright Getty Images", "PC: Reuters", "Leave a Reply", "[ad_1]", "[ad_2]",
-      "KEEP READING:", "Source link", "Please enter your comment!",
+      "74 copyright Getty Images",
+      "PC: Reuters",
+      "Leave a Reply",
+      "[ad_1]",
+      "[ad_2]",
+      "KEEP READING:",
+      "Source link",
+      "Please enter your comment!",
       "Please enter your name here",
-      "The BBC is not responsible for the content of external sites.View original tweet on "
+      "The BBC is not responsible for the content of external sites.View "
+      "original tweet on "
       "Twitter"};
   BoilerplateStripper stripper = ShippedRules();
   std::vector<Article> seeds = ReadArticles("seeds.jsonl");
@@ -107,7 +126,8 @@ TEST(SeedStripTest, RemovesMarkersAndKeepsEveryReportingLine) {
     const std::string folded = FoldTypography(seed.body);
     StrippedText out = stripper.Strip(folded);
     for (const std::string& marker : markers) {
-      EXPECT_FALSE(ContainsIgnoreCase(out.text, marker)) << seed.id << ": " << marker;
+      EXPECT_FALSE(ContainsIgnoreCase(out.text, marker))
+          << seed.id << ": " << marker;
     }
     for (std::string_view line : Split(folded, '\n')) {
       line = StripAsciiWhitespace(line);
@@ -158,10 +178,18 @@ TEST(RealTextStripTest, KeepsArticleSentences) {
 TEST(RealTextStripTest, RemovesInjectedBoilerplate) {
   BoilerplateStripper stripper = ShippedRules();
   const std::vector<std::string> injected = {
-      "Subscribe to our newsletter", "Sign up for our daily briefing", "Posted in World News",
-      "Like Loading...", "Share this:", "Click to share on Twitter (Opens in new window)",
-      "Your email address will not be published", "Image copyright Getty Images",
-      "Continue reading below", "Updated 3 hours ago", "Email this article", "Cancel reply"};
+      "Subscribe to our newsletter",
+      "Sign up for our daily briefing",
+      "Posted in World News",
+      "Like Loading...",
+      "Share this:",
+      "Click to share on Twitter (Opens in new window)",
+      "Your email address will not be published",
+      "Image copyright Getty Images",
+      "Continue reading below",
+      "Updated 3 hours ago",
+      "Email this article",
+      "Cancel reply"};
   for (const Article& article : ReadArticles("neardup.jsonl")) {
     StrippedText out = stripper.Strip(FoldTypography(article.body));
     for (std::string_view line : Split(out.text, '\n')) {

@@ -23,7 +23,8 @@ CopyConfig SmallConfig() {
 
 std::string RandomText(std::mt19937_64& rng, int words) {
   std::string text;
-  for (int i = 0; i < words; ++i) text += "w" + std::to_string(rng() % 20000) + " ";
+  for (int i = 0; i < words; ++i)
+    text += "w" + std::to_string(rng() % 20000) + " ";
   return text;
 }
 
@@ -36,7 +37,8 @@ std::string CopyOf(const std::string& text, std::mt19937_64& rng) {
     words.push_back(text.substr(start, end - start));
     start = end + 1;
   }
-  for (int e = 0; e < 3; ++e) words[rng() % words.size()] = "edit" + std::to_string(rng() % 100);
+  for (int e = 0; e < 3; ++e)
+    words[rng() % words.size()] = "edit" + std::to_string(rng() % 100);
   if (rng() % 2) words.resize(words.size() * 3 / 4);
   std::string out;
   for (const std::string& w : words) out += w + " ";
@@ -93,7 +95,8 @@ TEST(CopyDetectorConcurrencyTest, EveryGroupEndsWithOneOriginal) {
     for (int g = 0; g < kGroups; ++g) {
       std::string original = RandomText(rng, 120);
       for (int c = 0; c < kCopies; ++c) {
-        features.push_back(ComputeFeatures(c == 0 ? original : CopyOf(original, rng), 3));
+        features.push_back(
+            ComputeFeatures(c == 0 ? original : CopyOf(original, rng), 3));
         group_of.push_back(g);
       }
     }
@@ -113,7 +116,8 @@ TEST(CopyDetectorConcurrencyTest, EveryGroupEndsWithOneOriginal) {
         ready.fetch_add(1);
         while (ready.load() < kThreads) {
         }
-        for (size_t seq = next.fetch_add(1); seq < order.size(); seq = next.fetch_add(1)) {
+        for (size_t seq = next.fetch_add(1); seq < order.size();
+             seq = next.fetch_add(1)) {
           detector.InsertAndFind(seq, features[order[seq]], &found[seq]);
         }
       });
@@ -126,16 +130,21 @@ TEST(CopyDetectorConcurrencyTest, EveryGroupEndsWithOneOriginal) {
     for (size_t seq = 0; seq < order.size(); ++seq) {
       int group = group_of[order[seq]];
       if (first_seq[group] < 0) first_seq[group] = static_cast<int64_t>(seq);
-      CopyDecision decision = resolver.Resolve(seq, features[order[seq]].simhash, found[seq]);
+      CopyDecision decision =
+          resolver.Resolve(seq, features[order[seq]].simhash, found[seq]);
       if (!decision.original_seq.has_value()) {
         ++originals[group];
-        EXPECT_EQ(static_cast<int64_t>(seq), first_seq[group]) << "round " << round;
+        EXPECT_EQ(static_cast<int64_t>(seq), first_seq[group])
+            << "round " << round;
       } else {
-        EXPECT_EQ(group_of[order[*decision.original_seq]], group) << "round " << round;
-        EXPECT_EQ(static_cast<int64_t>(*decision.original_seq), first_seq[group]);
+        EXPECT_EQ(group_of[order[*decision.original_seq]], group)
+            << "round " << round;
+        EXPECT_EQ(static_cast<int64_t>(*decision.original_seq),
+                  first_seq[group]);
       }
     }
-    for (int g = 0; g < kGroups; ++g) EXPECT_EQ(originals[g], 1) << "round " << round;
+    for (int g = 0; g < kGroups; ++g)
+      EXPECT_EQ(originals[g], 1) << "round " << round;
   }
 }
 

@@ -45,7 +45,8 @@ TEST(DedupQualityTest, NearDuplicateSetMeetsTheCopyTargets) {
 }
 
 TEST(DedupQualityTest, EcbPlusCopiesArePrecise) {
-  QualityReport report = Score("ecbplus.gold.tsv", Dedup(ReadData("ecbplus.jsonl"), 2));
+  QualityReport report =
+      Score("ecbplus.gold.tsv", Dedup(ReadData("ecbplus.jsonl"), 2));
   EXPECT_EQ(report.missing, 0u);
   EXPECT_GE(report.dup_bcubed_p, 0.995) << FormatQualityReport(report);
   EXPECT_GE(report.dup_bcubed_f1, 0.98) << FormatQualityReport(report);

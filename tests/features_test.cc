@@ -27,10 +27,13 @@ TEST(SimHashTest, BitIsMajorityOfFeatureBits) {
 }
 
 TEST(FeaturesTest, IdenticalAndTypographicVariantsMatchExactly) {
-  std::string a = "The \u201cquick\u201d brown fox \u2014 jumps over the lazy dog";
+  std::string a =
+      "The \u201cquick\u201d brown fox \u2014 jumps over the lazy dog";
   std::string b = "the \"quick\" brown fox - jumps over the LAZY dog";
-  ArticleFeatures fa = ComputeFeatures(NormalizeForMatching(FoldTypography(a)), 3);
-  ArticleFeatures fb = ComputeFeatures(NormalizeForMatching(FoldTypography(b)), 3);
+  ArticleFeatures fa =
+      ComputeFeatures(NormalizeForMatching(FoldTypography(a)), 3);
+  ArticleFeatures fb =
+      ComputeFeatures(NormalizeForMatching(FoldTypography(b)), 3);
   EXPECT_EQ(fa.simhash, fb.simhash);
   EXPECT_EQ(fa.shingles, fb.shingles);
   EXPECT_EQ(fa.token_count, 9u);
@@ -58,7 +61,8 @@ TEST(FeaturesTest, TrimmedCopyIsContained) {
   ArticleFeatures fo = ComputeFeatures(original, 3);
   ArticleFeatures ft = ComputeFeatures(trimmed, 3);
   EXPECT_GT(Containment(fo.shingles, ft.shingles), 0.97);
-  EXPECT_EQ(Containment(fo.shingles, ft.shingles), Containment(ft.shingles, fo.shingles));
+  EXPECT_EQ(Containment(fo.shingles, ft.shingles),
+            Containment(ft.shingles, fo.shingles));
 }
 
 TEST(FeaturesTest, ShortAndEmptyTexts) {

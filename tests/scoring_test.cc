@@ -7,10 +7,12 @@ namespace {
 
 TEST(ScoringTest, HandComputedExample) {
   const char* gold = "a\t1\tg1\nb\t1\tg1\nc\t2\tg3\n";
-  const char* output =
-      R"({"id":"a","story_id":"x","dup_of":null})" "\n"
-      R"({"id":"b","story_id":"y","dup_of":"a"})" "\n"
-      R"({"id":"c","story_id":"y","dup_of":null})" "\n";
+  const char* output = R"({"id":"a","story_id":"x","dup_of":null})"
+                       "\n"
+                       R"({"id":"b","story_id":"y","dup_of":"a"})"
+                       "\n"
+                       R"({"id":"c","story_id":"y","dup_of":null})"
+                       "\n";
   absl::StatusOr<QualityReport> report = ScoreRun(gold, output);
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_EQ(report->articles, 3u);
@@ -27,10 +29,11 @@ TEST(ScoringTest, HandComputedExample) {
 
 TEST(ScoringTest, MissingRepeatedAndUnparsable) {
   const char* gold = "a\t1\ta\nb\t1\ta\n";
-  const char* output =
-      R"({"id":"a","story_id":"s","dup_of":null})" "\n"
-      R"({"id":"a","story_id":"s","dup_of":null})" "\n"
-      "garbage\n";
+  const char* output = R"({"id":"a","story_id":"s","dup_of":null})"
+                       "\n"
+                       R"({"id":"a","story_id":"s","dup_of":null})"
+                       "\n"
+                       "garbage\n";
   absl::StatusOr<QualityReport> report = ScoreRun(gold, output);
   ASSERT_TRUE(report.ok());
   EXPECT_EQ(report->missing, 1u);
@@ -50,7 +53,8 @@ TEST(ScoringTest, FormatsLikeTheReferenceScorer) {
       ScoreRun("a\t1\ta\n", R"({"id":"a","story_id":"s","dup_of":null})");
   ASSERT_TRUE(report.ok());
   std::string text = FormatQualityReport(*report);
-  EXPECT_NE(text.find("story_bcubed_f1    1.0000\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("story_bcubed_f1    1.0000\n"), std::string::npos)
+      << text;
   EXPECT_NE(text.find("n                  1\n"), std::string::npos) << text;
 }
 

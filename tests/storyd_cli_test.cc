@@ -9,7 +9,6 @@
 #include <sstream>
 #include <string>
 
-
 #include "core/strings.h"
 
 namespace storyd {
@@ -44,7 +43,8 @@ class StorydCliTest : public ::testing::Test {
   }
 
   RunResult Run(const std::string& args) {
-    std::string out = (dir_ / "stdout").string(), err = (dir_ / "stderr").string();
+    std::string out = (dir_ / "stdout").string(),
+                err = (dir_ / "stderr").string();
     std::string command =
         std::string(STORYD_BINARY) + " " + args + " >" + out + " 2>" + err;
     int status = std::system(command.c_str());
@@ -63,22 +63,30 @@ TEST_F(StorydCliTest, BadLinesAreReportedCountedAndSkipped) {
   std::string input =
       R"({"id":"good-1","body":"A perfectly ordinary article about a river flood in town."})"
       "\n"
-      "{not json\n"                                                     // line 2
-      R"({"body":"no id here"})" "\n"                                   // line 3
-      R"({"id":"no-body"})" "\n"                                        // line 4
-      "{\"id\":\"bad-utf8\",\"body\":\"caf\xc3\x28\"}\n"                // line 5
-      R"({"id":"empty","body":""})" "\n"                                // line 6
-      "{\"id\":\"huge\",\"body\":\"" + five_mb + "\"}\n"                // line 7
-      R"({"id":"good-1","body":"The same id again, a second time."})" "\n"  // line 8
+      "{not json\n"  // line 2
+      R"({"body":"no id here"})"
+      "\n"  // line 3
+      R"({"id":"no-body"})"
+      "\n"                                                // line 4
+      "{\"id\":\"bad-utf8\",\"body\":\"caf\xc3\x28\"}\n"  // line 5
+      R"({"id":"empty","body":""})"
+      "\n"  // line 6
+      "{\"id\":\"huge\",\"body\":\"" +
+      five_mb +
+      "\"}\n"  // line 7
+      R"({"id":"good-1","body":"The same id again, a second time."})"
+      "\n"  // line 8
       "\n"
-      R"({"id":"good-2","body":"Another article, on a different matter entirely."})" "\n";
+      R"({"id":"good-2","body":"Another article, on a different matter entirely."})"
+      "\n";
   std::string in = Write("in.jsonl", input);
   RunResult r = Run("dedup --input " + in);
   EXPECT_EQ(r.exit_code, 1) << r.err;
   for (const char* expected :
        {"line 2: malformed_json", "line 3: missing_id", "line 4: missing_body",
         "line 5: invalid_utf8", "line 6: empty_body", "line 7: too_large",
-        "line 8: duplicate_id", "9 records, 2 articles, 0 copies, 7 rejected"}) {
+        "line 8: duplicate_id",
+        "9 records, 2 articles, 0 copies, 7 rejected"}) {
     EXPECT_TRUE(Contains(r.err, expected)) << expected << "\n" << r.err;
   }
   std::vector<std::string_view> lines = Split(r.out, '\n', true);
@@ -95,8 +103,10 @@ TEST_F(StorydCliTest, BadLinesAreReportedCountedAndSkipped) {
 
 TEST_F(StorydCliTest, CopiesPointAtTheirOriginalThroughStdinAndStdout) {
   std::string text =
-      "Rescue teams searched through the night for survivors of the landslide that buried "
-      "a mountain village, officials said on Sunday, as rain continued to fall.";
+      "Rescue teams searched through the night for survivors of the landslide "
+      "that buried "
+      "a mountain village, officials said on Sunday, as rain continued to "
+      "fall.";
   std::string input = R"({"id":"orig","body":")" + text + "\"}\n" +
                       R"({"id":"copy","body":"Advertisement\n)" + text +
                       "\\nLeave a Reply\"}\n";
@@ -104,7 +114,8 @@ TEST_F(StorydCliTest, CopiesPointAtTheirOriginalThroughStdinAndStdout) {
   RunResult r = Run("dedup < " + in);
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(Contains(r.out, R"("id":"copy")")) << r.out;
-  EXPECT_TRUE(Contains(r.out, R"("dup_of":"orig","match_id":"orig","decision":"copy")"))
+  EXPECT_TRUE(
+      Contains(r.out, R"("dup_of":"orig","match_id":"orig","decision":"copy")"))
       << r.out;
 }
 
@@ -119,11 +130,15 @@ TEST_F(StorydCliTest, StripShowsCleanTextAndRemovals) {
 
 TEST_F(StorydCliTest, ExplainGivesDistancesAndDecision) {
   std::string text =
-      "The central bank raised interest rates by half a point on Thursday, its third "
-      "increase this year, citing persistent inflation in food and energy prices.";
+      "The central bank raised interest rates by half a point on Thursday, its "
+      "third "
+      "increase this year, citing persistent inflation in food and energy "
+      "prices.";
   std::string a = Write("a.json", R"({"id":"a","body":")" + text + "\"}");
-  std::string b = Write("b.json", R"({"id":"b","body":"[ad_1]\n)" + text + "\"}");
-  std::string c = Write("c.json", R"({"id":"c","body":"A storm hit the coast overnight."})");
+  std::string b =
+      Write("b.json", R"({"id":"b","body":"[ad_1]\n)" + text + "\"}");
+  std::string c = Write(
+      "c.json", R"({"id":"c","body":"A storm hit the coast overnight."})");
   RunResult same = Run("explain " + a + " " + b);
   EXPECT_EQ(same.exit_code, 0) << same.err;
   EXPECT_TRUE(Contains(same.out, "hamming distance: 0 bits")) << same.out;
@@ -131,7 +146,8 @@ TEST_F(StorydCliTest, ExplainGivesDistancesAndDecision) {
   EXPECT_TRUE(Contains(same.out, "- [ad_1]")) << same.out;
   EXPECT_TRUE(Contains(same.out, "copy decision: COPY")) << same.out;
   RunResult different = Run("explain " + a + " " + c);
-  EXPECT_TRUE(Contains(different.out, "copy decision: NOT A COPY")) << different.out;
+  EXPECT_TRUE(Contains(different.out, "copy decision: NOT A COPY"))
+      << different.out;
 }
 
 TEST_F(StorydCliTest, ConfigErrorsAreClear) {
@@ -142,7 +158,8 @@ TEST_F(StorydCliTest, ConfigErrorsAreClear) {
   std::string typo = Write("typo.toml", "[copy]\nmin_contaiment = 0.5\n");
   r = Run("dedup --config " + typo + " --input /dev/null");
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_TRUE(Contains(r.err, "unknown config key 'copy.min_contaiment'")) << r.err;
+  EXPECT_TRUE(Contains(r.err, "unknown config key 'copy.min_contaiment'"))
+      << r.err;
   std::string shipped = STORYD_SOURCE_DIR "/conf/storyd.toml";
   r = Run("dedup --config " + shipped + " --input /dev/null");
   EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -150,9 +167,11 @@ TEST_F(StorydCliTest, ConfigErrorsAreClear) {
 
 TEST_F(StorydCliTest, ScoreCommand) {
   std::string gold = Write("gold.tsv", "a\t1\ta\nb\t1\ta\n");
-  std::string out = Write("out.jsonl",
-                          R"({"id":"a","story_id":"s","dup_of":null})" "\n"
-                          R"({"id":"b","story_id":"s","dup_of":"a"})" "\n");
+  std::string out =
+      Write("out.jsonl", R"({"id":"a","story_id":"s","dup_of":null})"
+                         "\n"
+                         R"({"id":"b","story_id":"s","dup_of":"a"})"
+                         "\n");
   RunResult r = Run("score " + gold + " " + out);
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(Contains(r.out, "dup_bcubed_f1      1.0000")) << r.out;

@@ -10,7 +10,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view input(reinterpret_cast<const char*>(data), size);
   size_t split = input.find('\0');
   std::string_view rules = input.substr(0, split);
-  std::string_view text = split == std::string_view::npos ? rules : input.substr(split + 1);
+  std::string_view text =
+      split == std::string_view::npos ? rules : input.substr(split + 1);
   auto stripper = storyd::BoilerplateStripper::FromRules(rules);
   if (!stripper.ok()) {
     if (stripper.status().message().empty()) __builtin_trap();

@@ -13,7 +13,8 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const storyd::BoilerplateStripper* stripper = [] {
-    auto loaded = storyd::BoilerplateStripper::FromRules(storyd::DefaultBoilerplateRules());
+    auto loaded = storyd::BoilerplateStripper::FromRules(
+        storyd::DefaultBoilerplateRules());
     if (!loaded.ok()) __builtin_trap();
     return new storyd::BoilerplateStripper(std::move(*loaded));
   }();
