@@ -36,9 +36,12 @@ bool CopyDetector::Accept(const ShingleMatch& match, size_t query_size) const {
 void CopyDetector::InsertAndFind(uint64_t seq, const ArticleFeatures& features,
                                  std::vector<CopyCandidate>* out) {
   // Insert first, then look up: see the header for why this order makes
-  // concurrent copies agree.
-  fingerprints_.Insert(features.simhash, seq);
+  // concurrent copies agree. The set goes in before the fingerprint, so a
+  // reader that sees the fingerprint (acquire) also sees the set and
+  // confirms by containment; the other order let a racing reader fall back
+  // to the SimHash alone and made the output depend on timing.
   if (!features.shingles.empty()) window_.Insert(seq, features.shingles);
+  fingerprints_.Insert(features.simhash, seq);
 
   size_t first = out->size();
   std::vector<ShingleMatch> shingle_matches;
