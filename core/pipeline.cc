@@ -9,8 +9,33 @@
 namespace storyd {
 
 ArticleProcessor::ArticleProcessor(const BoilerplateStripper* stripper,
-                                   CopyDetector* detector)
-    : stripper_(stripper), detector_(detector) {}
+                                   CopyDetector* detector,
+                                   const TermPrior* prior,
+                                   const StoryTermConfig& story_terms)
+    : stripper_(stripper),
+      detector_(detector),
+      prior_(prior),
+      story_terms_(story_terms) {}
+
+std::string_view StoryDecisionName(StoryDecision decision) {
+  switch (decision) {
+    case StoryDecision::kNew:
+      return "new";
+    case StoryDecision::kCopy:
+      return "copy";
+    case StoryDecision::kSameStory:
+      return "same_story";
+  }
+  return "new";
+}
+
+std::vector<ArticleTerm> ArticleProcessor::StoryTerms(
+    const Article& article, const StrippedText& cleaned,
+    std::vector<std::string>* texts) const {
+  std::string title = NormalizeForMatching(FoldTypography(article.title));
+  return ExtractStoryTerms(title, NormalizeForMatching(cleaned.text),
+                           story_terms_, *prior_, texts);
+}
 
 StrippedText ArticleProcessor::Clean(const Article& article,
                                      bool record_removed) const {
@@ -34,10 +59,15 @@ void ArticleProcessor::Process(ArticleParser* parser, uint64_t seq,
   }
   out->problem.reset();
   out->article = std::move(std::get<Article>(parsed));
+  StrippedText cleaned = Clean(out->article, /*record_removed=*/false);
+  std::string normalized = NormalizeForMatching(cleaned.text);
   ArticleFeatures features =
-      Features(Clean(out->article, /*record_removed=*/false));
+      ComputeFeatures(normalized, detector_->config().shingle_size);
   out->fingerprint = features.simhash;
   detector_->InsertAndFind(seq, features, &out->candidates);
+  out->story_terms = ExtractStoryTerms(
+      NormalizeForMatching(FoldTypography(out->article.title)), normalized,
+      story_terms_, *prior_);
   out->article.body.clear();
   out->article.body.shrink_to_fit();
 }
@@ -70,10 +100,13 @@ std::string FormatAssignmentJson(const Assignment& a) {
   AppendJsonString(a.story_id, &out);
   field("canonical_id");
   AppendJsonString(a.canonical_id, &out);
+  field("decision");
+  AppendJsonString(StoryDecisionName(a.decision), &out);
+  field("story_score");
+  out.append(a.story_score.has_value() ? absl::StrFormat("%.4f", *a.story_score)
+                                       : "null");
   optional_string("dup_of", a.dup_of);
   optional_string("match_id", a.match_id);
-  field("decision");
-  out.append(a.dup_of.has_value() ? "\"copy\"" : "\"new\"");
   field("score");
   out.append(absl::StrFormat("%.4f", a.score));
   field("method");
@@ -90,8 +123,10 @@ std::string FormatAssignmentJson(const Assignment& a) {
   return out;
 }
 
-Assigner::Assigner(size_t history)
-    : resolver_(history), recent_(std::max<size_t>(history, 1)) {}
+Assigner::Assigner(size_t history, const StoryConfig& story)
+    : resolver_(history),
+      stories_(story),
+      recent_(std::max<size_t>(history, 1)) {}
 
 const Assigner::Remembered* Assigner::Recall(uint64_t seq) const {
   const Remembered& slot = recent_[seq % recent_.size()];
@@ -123,17 +158,42 @@ std::variant<Assignment, InputProblem> Assigner::Assign(
   const Remembered* matched = decision.matched_seq.has_value()
                                   ? Recall(*decision.matched_seq)
                                   : nullptr;
+  uint64_t story = processed.seq;
   if (original != nullptr && matched != nullptr) {
+    // A copy inherits its original's story without a second search, and
+    // teaches the document frequencies nothing new.
     assignment.dup_of = original->id;
     assignment.match_id = matched->id;
     assignment.canonical_id = original->canonical_id;
     assignment.score = decision.best.score;
     assignment.method = decision.best.method;
     assignment.hamming = decision.best.hamming;
+    assignment.decision = StoryDecision::kCopy;
+    story = original->story;
+  } else {
+    TermVector vector = stories_.Weigh(processed.story_terms);
+    std::optional<StoryMatch> match =
+        stories_.FindBest(vector, article.published_unix_sec);
+    const std::string* first_id = match.has_value() && stories_.Joins(*match)
+                                      ? stories_.FirstIdOf(match->story)
+                                      : nullptr;
+    if (first_id != nullptr) {
+      assignment.decision = StoryDecision::kSameStory;
+      assignment.canonical_id = *first_id;
+      assignment.story_score = match->score;
+      story = match->story;
+      stories_.AddToStory(story, vector, article.published_unix_sec);
+    } else {
+      assignment.decision = StoryDecision::kNew;
+      assignment.story_score = match.has_value() ? match->score : 0.0;
+      stories_.StartStory(story, article.id, vector,
+                          article.published_unix_sec);
+    }
+    stories_.Observe(processed.story_terms, article.published_unix_sec);
   }
   assignment.story_id = StoryIdFor(assignment.canonical_id);
   recent_[processed.seq % recent_.size()] = {processed.seq, assignment.id,
-                                             assignment.canonical_id};
+                                             assignment.canonical_id, story};
   return assignment;
 }
 

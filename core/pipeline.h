@@ -3,8 +3,9 @@
 //   ArticleProcessor (parallel)  parse -> fold typography -> strip
 //                                boilerplate -> normalize -> features ->
 //                                insert into and search the copy indexes
-//   Assigner (ordered)           duplicate-id check, copy decision,
-//                                story id, output record
+//                                -> story terms (core/story_terms.h)
+//   Assigner (ordered)           duplicate-id check, copy decision, story
+//                                decision (core/story_index.h), output record
 //
 // Workers run ArticleProcessor::Process on any thread; one thread feeds the
 // results to Assigner::Assign in sequence order. The offline `storyd dedup`
@@ -15,13 +16,21 @@
 //   story_id     the canonical story: "s" + 16 hex digits of XXH3-64 of the
 //                story's first article id; stable across runs and replays
 //   canonical_id the story's first article id
+//   decision     how the story was decided: "new" (first article of a new
+//                story), "copy" (a copy inherits its original's story
+//                without a second search) or "same_story" (an independent
+//                report matched an active story)
+//   story_score  for "same_story", the time-discounted cosine with the
+//                story's centroid; for "new", the best score that fell short
+//                of the threshold (0 when no story shared a term); null for
+//                "copy"
 //   dup_of       id of the original this article is a copy of (the first
 //                article of its copy group), or null
 //   match_id     id of the article it matched best (its original or an
 //                earlier copy of it), or null
-//   decision     "new" or "copy"
-//   score        the score that decided it: containment of the best match
-//                (or 1 - hamming/64 when decided by SimHash alone); 0 for new
+//   score        the copy score: containment of the best match (or
+//                1 - hamming/64 when decided by SimHash alone); 0 when the
+//                article is no copy
 //   method       "containment", "simhash" or "none"
 //   hamming      Hamming distance to match_id's fingerprint, or null
 //   fingerprint  the article's 64-bit SimHash, 16 hex digits
@@ -44,6 +53,9 @@
 #include "core/boilerplate.h"
 #include "core/copy_detector.h"
 #include "core/features.h"
+#include "core/story_index.h"
+#include "core/story_terms.h"
+#include "core/term_prior.h"
 
 namespace storyd {
 
@@ -54,12 +66,14 @@ struct ProcessedArticle {
   Article article;                      // body cleared after processing
   uint64_t fingerprint = 0;
   std::vector<CopyCandidate> candidates;
+  std::vector<ArticleTerm> story_terms;
 };
 
 // Runs the parallel stage.
 class ArticleProcessor {
  public:
-  ArticleProcessor(const BoilerplateStripper* stripper, CopyDetector* detector);
+  ArticleProcessor(const BoilerplateStripper* stripper, CopyDetector* detector,
+                   const TermPrior* prior, const StoryTermConfig& story_terms);
 
   // Processes one raw record (JSON bytes; `key` stands in for a missing id).
   void Process(ArticleParser* parser, uint64_t seq, std::string_view record,
@@ -68,11 +82,19 @@ class ArticleProcessor {
   // The cleaning half of Process, for `storyd strip` and `explain`.
   StrippedText Clean(const Article& article, bool record_removed) const;
   ArticleFeatures Features(const StrippedText& cleaned) const;
+  std::vector<ArticleTerm> StoryTerms(
+      const Article& article, const StrippedText& cleaned,
+      std::vector<std::string>* texts = nullptr) const;
 
  private:
   const BoilerplateStripper* stripper_;
   CopyDetector* detector_;
+  const TermPrior* prior_;
+  StoryTermConfig story_terms_;
 };
+
+enum class StoryDecision { kNew, kCopy, kSameStory };
+std::string_view StoryDecisionName(StoryDecision decision);
 
 // The decision for one article, ready to print or produce.
 struct Assignment {
@@ -81,6 +103,8 @@ struct Assignment {
   std::string canonical_id;
   std::optional<std::string> dup_of;
   std::optional<std::string> match_id;
+  StoryDecision decision = StoryDecision::kNew;
+  std::optional<double> story_score;
   double score = 0;
   CopyMethod method = CopyMethod::kNone;
   int hamming = -1;
@@ -98,7 +122,7 @@ std::string FormatAssignmentJson(const Assignment& assignment);
 class Assigner {
  public:
   // history: how many recent articles can still be matched (ids, roots).
-  explicit Assigner(size_t history);
+  Assigner(size_t history, const StoryConfig& story);
 
   // Returns the assignment, or the problem when the record is rejected
   // (bad input, or an id already seen). REQUIRES: increasing seq order.
@@ -110,10 +134,12 @@ class Assigner {
     uint64_t seq = UINT64_MAX;
     std::string id;
     std::string canonical_id;
+    uint64_t story = 0;  // key of its story in the story index
   };
   const Remembered* Recall(uint64_t seq) const;
 
   CopyResolver resolver_;
+  StoryIndex stories_;
   std::vector<Remembered> recent_;
   absl::flat_hash_set<std::string> seen_ids_;
 };

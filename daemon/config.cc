@@ -150,6 +150,58 @@ absl::StatusOr<StorydConfig> LoadConfig(const std::string& path) {
     }
     if (!status.ok()) return fail(status);
   }
+  if (const toml::table* t = section("story")) {
+    StoryConfig& c = config.story;
+    status = CheckKeys(
+        *t, "story",
+        {"title_boost", "lead_boost", "lead_lines", "zipf_ceiling",
+         "unknown_zipf", "max_terms", "prior_articles", "df_half_life_articles",
+         "max_df_terms", "threshold", "time_grace_hours", "time_scale_hours",
+         "window_hours", "window_articles", "max_centroid_terms"});
+    const std::string_view s = "story";
+    if (status.ok())
+      status = ReadDouble(*t, s, "title_boost", 0, 100, &c.terms.title_boost);
+    if (status.ok())
+      status = ReadDouble(*t, s, "lead_boost", 0, 100, &c.terms.lead_boost);
+    if (status.ok())
+      status = ReadInteger(*t, s, "lead_lines", 0, 1000, &c.terms.lead_lines);
+    if (status.ok())
+      status = ReadDouble(*t, s, "zipf_ceiling", 0, 12, &c.terms.zipf_ceiling);
+    if (status.ok())
+      status = ReadDouble(*t, s, "unknown_zipf", 0, 12, &c.terms.unknown_zipf);
+    if (status.ok())
+      status = ReadInteger(*t, s, "max_terms", 1, 10000, &c.max_terms);
+    if (status.ok())
+      status = ReadDouble(*t, s, "prior_articles", 0, 1e12, &c.prior_articles);
+    if (status.ok()) {
+      status = ReadDouble(*t, s, "df_half_life_articles", 1, 1e15,
+                          &c.df_half_life_articles);
+    }
+    if (status.ok()) {
+      status = ReadInteger(*t, s, "max_df_terms", 1024, int64_t{1} << 30,
+                           &c.max_df_terms);
+    }
+    if (status.ok())
+      status = ReadDouble(*t, s, "threshold", 0, 1, &c.threshold);
+    if (status.ok())
+      status =
+          ReadDouble(*t, s, "time_grace_hours", 0, 1e6, &c.time_grace_hours);
+    if (status.ok()) {
+      status =
+          ReadDouble(*t, s, "time_scale_hours", 0.01, 1e6, &c.time_scale_hours);
+    }
+    if (status.ok())
+      status = ReadDouble(*t, s, "window_hours", 0.01, 1e7, &c.window_hours);
+    if (status.ok()) {
+      status = ReadInteger(*t, s, "window_articles", 1, int64_t{1} << 40,
+                           &c.window_articles);
+    }
+    if (status.ok()) {
+      status = ReadInteger(*t, s, "max_centroid_terms", 1, 100000,
+                           &c.max_centroid_terms);
+    }
+    if (!status.ok()) return fail(status);
+  }
   return config;
 }
 

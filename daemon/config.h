@@ -6,6 +6,7 @@
 
 #include "absl/status/statusor.h"
 #include "core/copy_detector.h"
+#include "core/story_index.h"
 
 namespace storyd {
 
@@ -14,6 +15,7 @@ struct StorydConfig {
   size_t max_record_bytes = 1 << 20;
   std::string rules_path;  // empty = built-in rules
   CopyConfig copy;
+  StoryConfig story;
 };
 
 // Reads a TOML config; unknown keys and out-of-range values are errors that

@@ -1,7 +1,9 @@
 #include "daemon/offline_commands.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -9,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_format.h"
 #include "core/article.h"
 #include "core/boilerplate.h"
@@ -16,7 +19,9 @@
 #include "core/default_rules.h"
 #include "core/pipeline.h"
 #include "core/scoring.h"
+#include "core/story_index.h"
 #include "core/strings.h"
+#include "core/term_prior.h"
 
 namespace storyd {
 namespace {
@@ -125,8 +130,9 @@ int RunDedup(const StorydConfig& config, std::istream& in, std::ostream& out,
   const auto start = std::chrono::steady_clock::now();
   const int threads = EffectiveThreads(config);
   CopyDetector detector(config.copy);
-  ArticleProcessor processor(&*stripper, &detector);
-  Assigner assigner(config.copy.fingerprint_capacity);
+  ArticleProcessor processor(&*stripper, &detector, &TermPrior::Embedded(),
+                             config.story.terms);
+  Assigner assigner(config.copy.fingerprint_capacity, config.story);
   std::vector<std::unique_ptr<ArticleParser>> parsers;
   for (int t = 0; t < threads; ++t) {
     parsers.push_back(std::make_unique<ArticleParser>(config.max_record_bytes));
@@ -195,7 +201,8 @@ int RunStrip(const StorydConfig& config, std::istream& in, std::ostream& out,
   CopyDetector unused_detector(CopyConfig{.fingerprint_capacity = 1024,
                                           .window_articles = 1024,
                                           .window_arena_words = 1 << 16});
-  ArticleProcessor processor(&*stripper, &unused_detector);
+  ArticleProcessor processor(&*stripper, &unused_detector,
+                             &TermPrior::Embedded(), config.story.terms);
   ArticleParser parser(config.max_record_bytes);
   RejectionCounter rejected;
   std::vector<InputRecord> batch;
@@ -242,7 +249,8 @@ int RunExplain(const StorydConfig& config, const std::string& path_a,
   copy.window_articles = 1024;
   copy.window_arena_words = 1 << 16;
   CopyDetector detector(copy);
-  ArticleProcessor processor(&*stripper, &detector);
+  ArticleProcessor processor(&*stripper, &detector, &TermPrior::Embedded(),
+                             config.story.terms);
   ArticleParser parser(config.max_record_bytes);
   Article articles[2];
   const std::string* paths[2] = {&path_a, &path_b};
@@ -284,6 +292,77 @@ int RunExplain(const StorydConfig& config, const std::string& path_a,
       << (copy_decision ? "containment reaches the threshold"
                         : "containment is below the threshold")
       << "; the later article would get dup_of = the earlier)\n";
+
+  // The story decision, as a freshly started daemon would weigh the terms
+  // (prior document frequencies only).
+  std::vector<std::string> texts_a, texts_b;
+  std::vector<ArticleTerm> terms_a =
+      processor.StoryTerms(articles[0], cleaned_a, &texts_a);
+  std::vector<ArticleTerm> terms_b =
+      processor.StoryTerms(articles[1], cleaned_b, &texts_b);
+  StoryIndex fresh(config.story);
+  TermVector vector_a = fresh.Weigh(terms_a), vector_b = fresh.Weigh(terms_b);
+  absl::flat_hash_map<uint64_t, std::string> text_of;
+  for (size_t i = 0; i < terms_a.size(); ++i)
+    text_of[terms_a[i].hash] = texts_a[i];
+  for (size_t i = 0; i < terms_b.size(); ++i)
+    text_of[terms_b[i].hash] = texts_b[i];
+  struct Shared {
+    double contribution;
+    std::string text;
+    float weight_a, weight_b;
+  };
+  std::vector<Shared> shared_terms;
+  for (size_t i = 0, j = 0; i < vector_a.size() && j < vector_b.size();) {
+    if (vector_a[i].first < vector_b[j].first) {
+      ++i;
+    } else if (vector_b[j].first < vector_a[i].first) {
+      ++j;
+    } else {
+      shared_terms.push_back(
+          {static_cast<double>(vector_a[i].second) * vector_b[j].second,
+           text_of[vector_a[i].first], vector_a[i].second, vector_b[j].second});
+      ++i;
+      ++j;
+    }
+  }
+  std::sort(shared_terms.begin(), shared_terms.end(),
+            [](const Shared& x, const Shared& y) {
+              return x.contribution != y.contribution
+                         ? x.contribution > y.contribution
+                         : x.text < y.text;
+            });
+  const double cosine = Cosine(vector_a, vector_b);
+  out << absl::StrFormat(
+      "story terms: %d in A, %d in B (top %d kept), %d shared\n",
+      terms_a.size(), terms_b.size(), config.story.max_terms,
+      shared_terms.size());
+  for (size_t i = 0; i < shared_terms.size() && i < 12; ++i) {
+    const Shared& t = shared_terms[i];
+    out << absl::StrFormat("  %-20s weight A %.3f  B %.3f  contributes %.4f\n",
+                           t.text, t.weight_a, t.weight_b, t.contribution);
+  }
+  double score = cosine;
+  std::string time_text = "unknown (a published_at is missing)";
+  if (articles[0].published_unix_sec.has_value() &&
+      articles[1].published_unix_sec.has_value()) {
+    double hours =
+        std::abs(static_cast<double>(*articles[0].published_unix_sec -
+                                     *articles[1].published_unix_sec)) /
+        3600.0;
+    double late = std::max(0.0, hours - config.story.time_grace_hours);
+    score *= std::exp(-late / config.story.time_scale_hours);
+    time_text = absl::StrFormat("%.1f hours", hours);
+  }
+  out << absl::StrFormat(
+      "story similarity: cosine %.4f, time distance %s, score %.4f "
+      "(threshold %.2f)\n",
+      cosine, time_text, score, config.story.threshold);
+  out << "story decision: "
+      << (copy_decision || score >= config.story.threshold
+              ? "SAME STORY"
+              : "DIFFERENT STORIES")
+      << (copy_decision ? " (a copy inherits its original's story)\n" : "\n");
   return kExitOk;
 }
 

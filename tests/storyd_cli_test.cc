@@ -114,8 +114,9 @@ TEST_F(StorydCliTest, CopiesPointAtTheirOriginalThroughStdinAndStdout) {
   RunResult r = Run("dedup < " + in);
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_TRUE(Contains(r.out, R"("id":"copy")")) << r.out;
-  EXPECT_TRUE(
-      Contains(r.out, R"("dup_of":"orig","match_id":"orig","decision":"copy")"))
+  EXPECT_TRUE(Contains(
+      r.out,
+      R"("decision":"copy","story_score":null,"dup_of":"orig","match_id":"orig")"))
       << r.out;
 }
 

@@ -1,0 +1,264 @@
+#include "core/story_index.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace storyd {
+namespace {
+
+// Candidate stories scored exactly per lookup, after a first pass over the
+// postings; and the longest posting list read in that first pass (longer
+// ones belong to words so common in the window that they tell stories
+// apart poorly, and would make lookups slow).
+constexpr size_t kMaxCandidates = 64;
+constexpr size_t kMaxPostingScan = 4096;
+constexpr uint64_t kExpiryInterval = 256;  // articles between expiry scans
+
+}  // namespace
+
+double Cosine(const TermVector& a, const TermVector& b) {
+  double dot = 0;
+  size_t i = 0, j = 0;
+  while (i < a.size() && j < b.size()) {
+    if (a[i].first < b[j].first) {
+      ++i;
+    } else if (b[j].first < a[i].first) {
+      ++j;
+    } else {
+      dot += static_cast<double>(a[i].second) * b[j].second;
+      ++i;
+      ++j;
+    }
+  }
+  return dot;
+}
+
+StoryIndex::StoryIndex(const StoryConfig& config) : config_(config) {}
+
+TermVector StoryIndex::Weigh(absl::Span<const ArticleTerm> terms) const {
+  const double articles = scaled_articles_ / scale_;
+  const double prior_share =
+      config_.prior_articles / (config_.prior_articles + articles);
+  TermVector vector;
+  vector.reserve(terms.size());
+  for (const ArticleTerm& term : terms) {
+    double idf = term.prior_idf;
+    if (prior_share < 1.0) {
+      auto it = scaled_df_.find(term.hash);
+      double df = it == scaled_df_.end() ? 0.0 : it->second / scale_;
+      double stream_idf = std::log((articles + 1.0) / (df + 1.0));
+      idf = prior_share * term.prior_idf + (1.0 - prior_share) * stream_idf;
+    }
+    double weight = (1.0 + std::log(std::max(1.0f, term.frequency))) * idf;
+    if (weight > 0) vector.emplace_back(term.hash, static_cast<float>(weight));
+  }
+  const size_t keep = static_cast<size_t>(std::max(1, config_.max_terms));
+  if (vector.size() > keep) {
+    std::nth_element(vector.begin(), vector.begin() + keep, vector.end(),
+                     [](const auto& a, const auto& b) {
+                       return a.second != b.second ? a.second > b.second
+                                                   : a.first < b.first;
+                     });
+    vector.resize(keep);
+  }
+  std::sort(vector.begin(), vector.end());
+  double norm2 = 0;
+  for (const auto& [hash, weight] : vector)
+    norm2 += static_cast<double>(weight) * weight;
+  if (norm2 > 0) {
+    const double inverse = 1.0 / std::sqrt(norm2);
+    for (auto& entry : vector)
+      entry.second = static_cast<float>(entry.second * inverse);
+  }
+  return vector;
+}
+
+std::optional<StoryMatch> StoryIndex::FindBest(
+    const TermVector& vector, std::optional<int64_t> unix_seconds) const {
+  // First pass: partial dot products from the postings.
+  absl::flat_hash_map<uint64_t, double> partial;
+  for (const auto& [term, weight] : vector) {
+    auto posting = postings_.find(term);
+    if (posting == postings_.end() || posting->second.size() > kMaxPostingScan)
+      continue;
+    for (uint64_t key : posting->second) {
+      auto story = stories_.find(key);
+      if (story == stories_.end()) continue;
+      auto centroid_weight = story->second.centroid.find(term);
+      if (centroid_weight == story->second.centroid.end()) continue;
+      partial[key] += static_cast<double>(weight) * centroid_weight->second /
+                      std::sqrt(story->second.norm2);
+    }
+  }
+  // Sorted, so that the choice never depends on hash-map iteration order.
+  std::vector<std::pair<double, uint64_t>> ranked;
+  ranked.reserve(partial.size());
+  for (const auto& [key, score] : partial) ranked.emplace_back(-score, key);
+  std::sort(ranked.begin(), ranked.end());
+  if (ranked.size() > kMaxCandidates) ranked.resize(kMaxCandidates);
+
+  std::optional<StoryMatch> best;
+  for (const auto& [negative_partial, key] : ranked) {
+    const Story& story = stories_.at(key);
+    double dot = 0;
+    for (const auto& [term, weight] : vector) {
+      auto it = story.centroid.find(term);
+      if (it != story.centroid.end())
+        dot += static_cast<double>(weight) * it->second;
+    }
+    StoryMatch match;
+    match.story = key;
+    match.cosine = dot / std::sqrt(story.norm2);
+    match.score = match.cosine;
+    if (unix_seconds.has_value() && story.first_time.has_value()) {
+      int64_t seconds = 0;
+      if (*unix_seconds < *story.first_time) {
+        seconds = *story.first_time - *unix_seconds;
+      } else if (*unix_seconds > *story.last_time) {
+        seconds = *unix_seconds - *story.last_time;
+      }
+      match.hours_apart = static_cast<double>(seconds) / 3600.0;
+      double late =
+          std::max(0.0, *match.hours_apart - config_.time_grace_hours);
+      match.score *= std::exp(-late / config_.time_scale_hours);
+    }
+    if (!best.has_value() || match.score > best->score ||
+        (match.score == best->score && key < best->story)) {
+      best = match;
+    }
+  }
+  return best;
+}
+
+void StoryIndex::StartStory(uint64_t first_seq, std::string first_id,
+                            const TermVector& vector,
+                            std::optional<int64_t> unix_seconds) {
+  Story& story = stories_[first_seq];
+  story = Story{};
+  story.first_id = std::move(first_id);
+  Add(&story, first_seq, vector, unix_seconds);
+}
+
+void StoryIndex::AddToStory(uint64_t key, const TermVector& vector,
+                            std::optional<int64_t> unix_seconds) {
+  auto it = stories_.find(key);
+  if (it != stories_.end()) Add(&it->second, key, vector, unix_seconds);
+}
+
+const std::string* StoryIndex::FirstIdOf(uint64_t key) const {
+  auto it = stories_.find(key);
+  return it == stories_.end() ? nullptr : &it->second.first_id;
+}
+
+void StoryIndex::Add(Story* story, uint64_t key, const TermVector& vector,
+                     std::optional<int64_t> unix_seconds) {
+  for (const auto& [term, weight] : vector) {
+    auto [it, inserted] = story->centroid.try_emplace(term, 0.0f);
+    const double before = it->second;
+    it->second += weight;
+    story->norm2 +=
+        static_cast<double>(it->second) * it->second - before * before;
+    if (inserted) {
+      postings_[term].push_back(key);
+      ++posting_entries_;
+    }
+  }
+  ++story->members;
+  story->last_update = static_cast<uint64_t>(articles_);
+  if (unix_seconds.has_value()) {
+    story->first_time =
+        std::min(story->first_time.value_or(*unix_seconds), *unix_seconds);
+    story->last_time =
+        std::max(story->last_time.value_or(*unix_seconds), *unix_seconds);
+  }
+  if (story->centroid.size() > 2 * config_.max_centroid_terms)
+    PruneCentroid(story);
+}
+
+void StoryIndex::PruneCentroid(Story* story) {
+  std::vector<std::pair<uint64_t, float>> terms(story->centroid.begin(),
+                                                story->centroid.end());
+  std::sort(terms.begin(), terms.end(), [](const auto& a, const auto& b) {
+    return a.second != b.second ? a.second > b.second : a.first < b.first;
+  });
+  terms.resize(config_.max_centroid_terms);
+  std::sort(terms.begin(), terms.end());
+  story->centroid.clear();
+  story->norm2 = 0;
+  for (const auto& [term, weight] : terms) {
+    story->centroid.emplace(term, weight);
+    story->norm2 += static_cast<double>(weight) * weight;
+  }
+  // Postings of the dropped terms go stale; FindBest skips them and
+  // ExpireStories compacts them away.
+}
+
+void StoryIndex::Observe(absl::Span<const ArticleTerm> terms,
+                         std::optional<int64_t> unix_seconds) {
+  articles_ += 1;
+  scale_ = std::exp2(articles_ / config_.df_half_life_articles);
+  if (scale_ > 1e100) {
+    // Divide the scale back into the table before it overflows.
+    for (auto& [term, df] : scaled_df_) df /= scale_;
+    scaled_articles_ /= scale_;
+    articles_ = 0;
+    scale_ = 1;
+  }
+  for (const ArticleTerm& term : terms) scaled_df_[term.hash] += scale_;
+  scaled_articles_ += scale_;
+  if (scaled_df_.size() > config_.max_df_terms) PruneDocumentFrequencies();
+  if (unix_seconds.has_value()) {
+    stream_time_ =
+        std::max(stream_time_.value_or(*unix_seconds), *unix_seconds);
+  }
+  if (static_cast<uint64_t>(articles_) % kExpiryInterval == 0) ExpireStories();
+}
+
+void StoryIndex::PruneDocumentFrequencies() {
+  // Keep the most frequent half; ties broken by hash, so the result is the
+  // same on every run.
+  std::vector<std::pair<double, uint64_t>> entries;
+  entries.reserve(scaled_df_.size());
+  for (const auto& [term, df] : scaled_df_) entries.emplace_back(-df, term);
+  std::sort(entries.begin(), entries.end());
+  entries.resize(config_.max_df_terms / 2);
+  scaled_df_.clear();
+  for (const auto& [negative_df, term] : entries)
+    scaled_df_.emplace(term, -negative_df);
+}
+
+void StoryIndex::ExpireStories() {
+  const uint64_t now = static_cast<uint64_t>(articles_);
+  std::vector<uint64_t> expired;
+  size_t centroid_terms = 0;
+  for (const auto& [key, story] : stories_) {
+    bool idle_articles = now - story.last_update > config_.window_articles;
+    bool idle_time = stream_time_.has_value() && story.last_time.has_value() &&
+                     static_cast<double>(*stream_time_ - *story.last_time) >
+                         config_.window_hours * 3600.0;
+    if (idle_articles || idle_time) {
+      expired.push_back(key);
+    } else {
+      centroid_terms += story.centroid.size();
+    }
+  }
+  for (uint64_t key : expired) stories_.erase(key);
+  if (posting_entries_ > 2 * centroid_terms + 4096) {
+    // Rebuild the postings from the live centroids, in key order so that
+    // posting lists come out the same on every run.
+    postings_.clear();
+    posting_entries_ = 0;
+    std::vector<uint64_t> keys;
+    keys.reserve(stories_.size());
+    for (const auto& [key, story] : stories_) keys.push_back(key);
+    std::sort(keys.begin(), keys.end());
+    for (uint64_t key : keys) {
+      for (const auto& [term, weight] : stories_.at(key).centroid) {
+        postings_[term].push_back(key);
+        ++posting_entries_;
+      }
+    }
+  }
+}
+
+}  // namespace storyd

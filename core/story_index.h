@@ -1,0 +1,136 @@
+// The story tier: groups articles that report the same news event.
+//
+// Each article becomes a sparse weighted term vector: for each of its terms
+// (core/story_terms.h), weight = (1 + ln boosted_tf) * idf, where idf blends
+// the shipped prior with document frequencies learned from the stream:
+//
+//   idf = a * prior_idf + (1 - a) * ln((N + 1) / (df + 1)),  a = n0 / (n0 + N)
+//
+// N and df decay with a half-life in articles, so the stream's notion of
+// "common" follows the news. The top `max_terms` terms are kept and the
+// vector is L2-normalized.
+//
+// A story is the sum of its members' vectors (a centroid, capped to its
+// heaviest `max_centroid_terms` terms) with an inverted index from terms to
+// the active stories. An article joins the story whose centroid has the
+// highest cosine with its vector, discounted by time distance when both
+// have times:
+//
+//   score = cosine * exp(-max(0, hours_apart - grace) / time_scale)
+//
+// if that score reaches `threshold`; otherwise it starts a new story. Stories
+// with no new member for `window_hours` of stream time (or `window_articles`
+// articles, for streams without times) expire, which bounds memory.
+//
+// Thread safety: not thread-safe. The story index belongs to the ordered
+// stage of the pipeline: a story decision depends on every earlier decision
+// (centroids move), so the total order is what makes it deterministic.
+// Workers do the expensive part (tokenizing, prior lookups) in parallel.
+#ifndef STORYD_CORE_STORY_INDEX_H_
+#define STORYD_CORE_STORY_INDEX_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/types/span.h"
+#include "core/story_terms.h"
+
+namespace storyd {
+
+struct StoryConfig {
+  StoryTermConfig terms;
+  int max_terms = 60;            // terms kept per article vector
+  double prior_articles = 5000;  // n0: the prior's weight, in articles
+  double df_half_life_articles = 200000;
+  size_t max_df_terms = 1 << 20;  // stream document-frequency table bound
+  double threshold = 0.2;         // least score to join a story
+  double time_grace_hours = 24;
+  double time_scale_hours = 72;
+  double window_hours = 168;        // story expiry in stream time
+  size_t window_articles = 200000;  // story expiry in articles
+  size_t max_centroid_terms = 300;
+};
+
+// A normalized sparse vector, sorted by term hash.
+using TermVector = std::vector<std::pair<uint64_t, float>>;
+
+double Cosine(const TermVector& a, const TermVector& b);
+
+struct StoryMatch {
+  uint64_t story = 0;  // the story's key: its first article's sequence number
+  double score = 0;    // time-discounted cosine
+  double cosine = 0;
+  std::optional<double> hours_apart;
+};
+
+class StoryIndex {
+ public:
+  explicit StoryIndex(const StoryConfig& config);
+
+  // The article's weighted vector under the current document frequencies.
+  TermVector Weigh(absl::Span<const ArticleTerm> terms) const;
+
+  // The best-scoring active story for `vector` (nullopt when no story shares
+  // a term with it); it joins that story when Joins() says so.
+  std::optional<StoryMatch> FindBest(const TermVector& vector,
+                                     std::optional<int64_t> unix_seconds) const;
+  bool Joins(const StoryMatch& match) const {
+    return match.score >= config_.threshold;
+  }
+  const StoryConfig& config() const { return config_; }
+
+  // Starts a story keyed by `first_seq`, or adds a member to one.
+  void StartStory(uint64_t first_seq, std::string first_id,
+                  const TermVector& vector,
+                  std::optional<int64_t> unix_seconds);
+  void AddToStory(uint64_t story, const TermVector& vector,
+                  std::optional<int64_t> unix_seconds);
+
+  // The first article id of an active story (nullptr once expired).
+  const std::string* FirstIdOf(uint64_t story) const;
+
+  // Learns an article's terms into the stream document frequencies, moves
+  // the clocks and expires inactive stories. Call once per distinct article.
+  void Observe(absl::Span<const ArticleTerm> terms,
+               std::optional<int64_t> unix_seconds);
+
+  size_t active_stories() const { return stories_.size(); }
+  double articles_seen() const { return articles_; }
+
+ private:
+  struct Story {
+    std::string first_id;
+    absl::flat_hash_map<uint64_t, float> centroid;
+    double norm2 = 0;
+    uint64_t members = 0;
+    uint64_t last_update = 0;  // articles_ counter at the last member
+    std::optional<int64_t> first_time, last_time;
+  };
+
+  void Add(Story* story, uint64_t key, const TermVector& vector,
+           std::optional<int64_t> unix_seconds);
+  void PruneCentroid(Story* story);
+  void ExpireStories();
+  void PruneDocumentFrequencies();
+
+  StoryConfig config_;
+  absl::flat_hash_map<uint64_t, Story> stories_;
+  absl::flat_hash_map<uint64_t, std::vector<uint64_t>>
+      postings_;  // term -> stories
+  size_t posting_entries_ = 0;
+  // Decayed document frequencies, scaled by 2^(articles / half-life) so that
+  // decay never touches the table; divided back on use.
+  absl::flat_hash_map<uint64_t, double> scaled_df_;
+  double scaled_articles_ = 0;
+  double scale_ = 1;
+  double articles_ = 0;                 // articles observed (undecayed count)
+  std::optional<int64_t> stream_time_;  // latest article time seen
+};
+
+}  // namespace storyd
+
+#endif  // STORYD_CORE_STORY_INDEX_H_

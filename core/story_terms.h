@@ -1,0 +1,53 @@
+// The story tier's view of one article: its content terms with boosted term
+// frequencies and prior weights, extracted on the worker threads.
+//
+// Terms are the Unicode words of the normalized title and cleaned body (one
+// ASCII character words dropped). Each occurrence counts `title_boost` in
+// the title, `lead_boost` in the first `lead_lines` lines of the body and 1
+// elsewhere: the title and lead say what the event is. The prior weight of a
+// term is max(0, zipf_ceiling - zipf), with zipf from the TermPrior and
+// `unknown_zipf` for words it does not know (names, rare words): "the" and
+// "said" weigh nothing, "antonov" far more than "russia". Terms with no
+// prior weight are dropped here; the ordered stage blends in what the stream
+// teaches (StoryIndex).
+//
+// Thread safety: pure functions over immutable inputs.
+#ifndef STORYD_CORE_STORY_TERMS_H_
+#define STORYD_CORE_STORY_TERMS_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/term_prior.h"
+
+namespace storyd {
+
+struct StoryTermConfig {
+  double title_boost = 2.0;
+  double lead_boost = 2.0;
+  int lead_lines = 2;
+  double zipf_ceiling = 6.0;  // words at least this common carry no weight
+  double unknown_zipf =
+      1.0;  // words the prior does not know count as this rare
+};
+
+struct ArticleTerm {
+  uint64_t hash = 0;
+  float frequency = 0;  // boosted term frequency
+  float prior_idf = 0;  // max(0, zipf_ceiling - zipf)
+};
+
+// Extracts the terms of an article, sorted by hash. `normalized_title` and
+// `normalized_body` are NormalizeForMatching output; the body's lines are
+// the cleaned lines. When `texts` is given, it receives each term's text in
+// the same order (for `explain`).
+std::vector<ArticleTerm> ExtractStoryTerms(
+    std::string_view normalized_title, std::string_view normalized_body,
+    const StoryTermConfig& config, const TermPrior& prior,
+    std::vector<std::string>* texts = nullptr);
+
+}  // namespace storyd
+
+#endif  // STORYD_CORE_STORY_TERMS_H_
