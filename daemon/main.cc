@@ -73,6 +73,16 @@ int main(int argc, char** argv) {
       ->required();
 
   std::string gold_path, output_path;
+  CLI::App* evaluate = app.add_subcommand(
+      "evaluate",
+      "run dedup over a labeled file and print the quality figures");
+  add_common(evaluate);
+  evaluate->add_option("--input", input, "labeled articles (JSON Lines)")
+      ->required();
+  evaluate->add_option("--gold", gold_path, "gold TSV: id, story, dup group")
+      ->required();
+  evaluate->add_option("--threads", threads,
+                       "worker threads (overrides the config; 0 = cores)");
   bool json = false;
   CLI::App* score = app.add_subcommand(
       "score", "quality figures of an output against gold labels");
@@ -101,6 +111,9 @@ int main(int argc, char** argv) {
   }
   if (threads >= 0) config.threads = threads;
 
+  if (*evaluate) {
+    return storyd::RunEvaluate(config, input, gold_path, std::cout, std::cerr);
+  }
   if (*score)
     return storyd::RunScore(gold_path, output_path, json, std::cout, std::cerr);
   if (*explain)

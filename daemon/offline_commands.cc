@@ -366,6 +366,39 @@ int RunExplain(const StorydConfig& config, const std::string& path_a,
   return kExitOk;
 }
 
+int RunEvaluate(const StorydConfig& config, const std::string& input_path,
+                const std::string& gold_path, std::ostream& out,
+                std::ostream& log) {
+  absl::StatusOr<std::string> gold = ReadFile(gold_path);
+  if (!gold.ok()) {
+    log << "storyd: " << gold.status().message() << "\n";
+    return kExitIo;
+  }
+  std::ifstream input(input_path, std::ios::binary);
+  if (!input) {
+    log << "storyd: cannot open " << input_path << "\n";
+    return kExitIo;
+  }
+  std::ostringstream assignments, dedup_log;
+  const auto start = std::chrono::steady_clock::now();
+  int code = RunDedup(config, input, assignments, dedup_log);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
+  log << dedup_log.str();
+  if (code == kExitUsage || code == kExitIo) return code;
+  absl::StatusOr<QualityReport> report = ScoreRun(*gold, assignments.str());
+  if (!report.ok()) {
+    log << "storyd: " << report.status().message() << "\n";
+    return kExitUsage;
+  }
+  out << FormatQualityReport(*report);
+  out << absl::StrFormat(
+      "%-18s %.0f\n", "articles_per_s",
+      seconds > 0 ? static_cast<double>(report->articles) / seconds : 0.0);
+  return code;
+}
+
 int RunScore(const std::string& gold_path, const std::string& output_path,
              bool json, std::ostream& out, std::ostream& log) {
   absl::StatusOr<std::string> gold = ReadFile(gold_path);

@@ -35,6 +35,11 @@ int RunStrip(const StorydConfig& config, std::istream& in, std::ostream& out,
 int RunExplain(const StorydConfig& config, const std::string& path_a,
                const std::string& path_b, std::ostream& out, std::ostream& log);
 
+// Runs dedup over a labeled input and prints the quality figures against
+// its gold TSV, with the run's throughput.
+int RunEvaluate(const StorydConfig& config, const std::string& input_path,
+                const std::string& gold_path, std::ostream& out, std::ostream& log);
+
 // Quality figures of an output file against a gold TSV.
 int RunScore(const std::string& gold_path, const std::string& output_path,
              bool json, std::ostream& out, std::ostream& log);

@@ -166,6 +166,29 @@ TEST_F(StorydCliTest, ConfigErrorsAreClear) {
   EXPECT_EQ(r.exit_code, 0) << r.err;
 }
 
+TEST_F(StorydCliTest, EvaluatePrintsQualityFigures) {
+  RunResult r = Run("evaluate --input " STORYD_TEST_DATA
+                    "/seeds.jsonl --gold " STORYD_TEST_DATA "/seeds.gold.tsv");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(Contains(r.out, "story_bcubed_f1    1.0000")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "dup_bcubed_f1      1.0000")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "articles_per_s")) << r.out;
+}
+
+TEST_F(StorydCliTest, ExplainShowsTheStoryDecision) {
+  std::ifstream seeds(STORYD_TEST_DATA "/seeds.jsonl");
+  std::string first, second;
+  std::getline(seeds, first);
+  std::getline(seeds, second);
+  RunResult r =
+      Run("explain " + Write("a.json", first) + " " + Write("b.json", second));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(Contains(r.out, "copy decision: NOT A COPY")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "antonov")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "time distance 11.5 hours")) << r.out;
+  EXPECT_TRUE(Contains(r.out, "story decision: SAME STORY")) << r.out;
+}
+
 TEST_F(StorydCliTest, ScoreCommand) {
   std::string gold = Write("gold.tsv", "a\t1\ta\nb\t1\ta\n");
   std::string out =
