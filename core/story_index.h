@@ -47,7 +47,7 @@ struct StoryConfig {
   double prior_articles = 5000;  // n0: the prior's weight, in articles
   double df_half_life_articles = 200000;
   size_t max_df_terms = 1 << 20;  // stream document-frequency table bound
-  double threshold = 0.2;         // least score to join a story
+  double threshold = 0.23;        // least score to join a story
   double time_grace_hours = 24;
   double time_scale_hours = 72;
   double window_hours = 168;        // story expiry in stream time

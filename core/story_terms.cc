@@ -7,6 +7,15 @@
 #include "core/text_normalizer.h"
 
 namespace storyd {
+namespace {
+
+bool IsNumber(std::string_view token) {
+  return !token.empty() && std::all_of(token.begin(), token.end(), [](char c) {
+    return c >= '0' && c <= '9';
+  });
+}
+
+}  // namespace
 
 std::vector<ArticleTerm> ExtractStoryTerms(std::string_view normalized_title,
                                            std::string_view normalized_body,
@@ -41,8 +50,10 @@ std::vector<ArticleTerm> ExtractStoryTerms(std::string_view normalized_title,
   std::vector<std::pair<uint64_t, std::string_view>> term_texts;
   terms.reserve(counts.size());
   for (const auto& [hash, entry] : counts) {
-    double zipf =
-        prior.Zipf(hash).value_or(static_cast<float>(config.unknown_zipf));
+    double zipf = IsNumber(entry.text)
+                      ? config.number_zipf
+                      : prior.Zipf(hash).value_or(
+                            static_cast<float>(config.unknown_zipf));
     double prior_idf = config.zipf_ceiling - zipf;
     if (prior_idf <= 0) continue;
     terms.push_back({hash, entry.frequency, static_cast<float>(prior_idf)});

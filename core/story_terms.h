@@ -6,7 +6,8 @@
 // the title, `lead_boost` in the first `lead_lines` lines of the body and 1
 // elsewhere: the title and lead say what the event is. The prior weight of a
 // term is max(0, zipf_ceiling - zipf), with zipf from the TermPrior and
-// `unknown_zipf` for words it does not know (names, rare words): "the" and
+// `unknown_zipf` for words it does not know (names, rare words) and
+// `number_zipf` for numbers (years, scores, counts): "the" and
 // "said" weigh nothing, "antonov" far more than "russia". Terms with no
 // prior weight are dropped here; the ordered stage blends in what the stream
 // teaches (StoryIndex).
@@ -29,6 +30,7 @@ struct StoryTermConfig {
   double lead_boost = 2.0;
   int lead_lines = 2;
   double zipf_ceiling = 6.0;  // words at least this common carry no weight
+  double number_zipf = 3.0;   // numbers (all digits) count as this common
   double unknown_zipf =
       1.0;  // words the prior does not know count as this rare
 };

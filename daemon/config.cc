@@ -152,12 +152,13 @@ absl::StatusOr<StorydConfig> LoadConfig(const std::string& path) {
   }
   if (const toml::table* t = section("story")) {
     StoryConfig& c = config.story;
-    status = CheckKeys(
-        *t, "story",
-        {"title_boost", "lead_boost", "lead_lines", "zipf_ceiling",
-         "unknown_zipf", "max_terms", "prior_articles", "df_half_life_articles",
-         "max_df_terms", "threshold", "time_grace_hours", "time_scale_hours",
-         "window_hours", "window_articles", "max_centroid_terms"});
+    status =
+        CheckKeys(*t, "story",
+                  {"title_boost", "lead_boost", "lead_lines", "zipf_ceiling",
+                   "unknown_zipf", "number_zipf", "max_terms", "prior_articles",
+                   "df_half_life_articles", "max_df_terms", "threshold",
+                   "time_grace_hours", "time_scale_hours", "window_hours",
+                   "window_articles", "max_centroid_terms"});
     const std::string_view s = "story";
     if (status.ok())
       status = ReadDouble(*t, s, "title_boost", 0, 100, &c.terms.title_boost);
@@ -169,6 +170,8 @@ absl::StatusOr<StorydConfig> LoadConfig(const std::string& path) {
       status = ReadDouble(*t, s, "zipf_ceiling", 0, 12, &c.terms.zipf_ceiling);
     if (status.ok())
       status = ReadDouble(*t, s, "unknown_zipf", 0, 12, &c.terms.unknown_zipf);
+    if (status.ok())
+      status = ReadDouble(*t, s, "number_zipf", 0, 12, &c.terms.number_zipf);
     if (status.ok())
       status = ReadInteger(*t, s, "max_terms", 1, 10000, &c.max_terms);
     if (status.ok())
