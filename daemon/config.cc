@@ -60,6 +60,96 @@ absl::Status ReadDouble(const toml::table& table, std::string_view table_name,
     if (!status_.ok()) return status_; \
   } while (false)
 
+absl::Status ReadString(const toml::table& table, std::string_view table_name,
+                        std::string_view key, std::string* out) {
+  const toml::node* node = table.get(key);
+  if (node == nullptr) return absl::OkStatus();
+  std::optional<std::string> value = node->value<std::string>();
+  if (!value.has_value()) {
+    return absl::InvalidArgumentError(
+        StrCat("config key '", table_name, ".", key, "' must be a string"));
+  }
+  *out = *value;
+  return absl::OkStatus();
+}
+
+// A librdkafka property table: every value becomes a string, as librdkafka
+// takes them ("true", "5000", "SASL_SSL").
+absl::Status ReadProperties(const toml::table& table,
+                            std::string_view table_name,
+                            std::map<std::string, std::string>* out) {
+  for (const auto& [key, node] : table) {
+    std::string name(key.str());
+    if (auto text = node.value<std::string>()) {
+      (*out)[name] = *text;
+    } else if (auto flag = node.value<bool>();
+               flag.has_value() && node.is_boolean()) {
+      (*out)[name] = *flag ? "true" : "false";
+    } else if (auto number = node.value<int64_t>();
+               number.has_value() && node.is_integer()) {
+      (*out)[name] = std::to_string(*number);
+    } else {
+      return absl::InvalidArgumentError(
+          StrCat("config key '", table_name, ".", name,
+                 "' must be a string, integer or boolean"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ReadKafka(const toml::table& table, KafkaConfig* kafka) {
+  // storyd's own keys; any other key is a librdkafka property for both
+  // clients, and the consumer/producer sub-tables for one of them.
+  static const absl::flat_hash_set<std::string_view> kOwn = {
+      "input_topic",   "output_topic",       "dead_letter_topic", "group_id",
+      "max_in_flight", "commit_interval_ms", "consumer",          "producer"};
+  absl::Status status;
+  for (const char* key :
+       {"input_topic", "output_topic", "dead_letter_topic", "group_id"}) {
+    std::string* target =
+        std::string_view(key) == "input_topic"    ? &kafka->input_topic
+        : std::string_view(key) == "output_topic" ? &kafka->output_topic
+        : std::string_view(key) == "group_id"     ? &kafka->group_id
+                                                  : &kafka->dead_letter_topic;
+    status = ReadString(table, "kafka", key, target);
+    if (!status.ok()) return status;
+    if (target->empty()) {
+      return absl::InvalidArgumentError(
+          StrCat("config key 'kafka.", key, "' must not be empty"));
+    }
+  }
+  status = ReadInteger(table, "kafka", "max_in_flight", 1, int64_t{1} << 24,
+                       &kafka->max_in_flight);
+  if (status.ok()) {
+    status = ReadInteger(table, "kafka", "commit_interval_ms", 10, 3600000,
+                         &kafka->commit_interval_ms);
+  }
+  if (!status.ok()) return status;
+  for (const auto& [key, node] : table) {
+    std::string_view name = key.str();
+    if (kOwn.contains(name)) continue;
+    toml::table single;
+    single.insert(name, node);
+    status = ReadProperties(single, "kafka", &kafka->common);
+    if (!status.ok()) return status;
+  }
+  for (const char* sub : {"consumer", "producer"}) {
+    const toml::node* node = table.get(sub);
+    if (node == nullptr) continue;
+    const toml::table* properties = node->as_table();
+    if (properties == nullptr) {
+      return absl::InvalidArgumentError(
+          StrCat("config key 'kafka.", sub, "' must be a table"));
+    }
+    status =
+        ReadProperties(*properties, StrCat("kafka.", sub),
+                       std::string_view(sub) == "consumer" ? &kafka->consumer
+                                                           : &kafka->producer);
+    if (!status.ok()) return status;
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 StorydConfig DefaultConfig() { return StorydConfig{}; }
@@ -203,6 +293,19 @@ absl::StatusOr<StorydConfig> LoadConfig(const std::string& path) {
       status = ReadInteger(*t, s, "max_centroid_terms", 1, 100000,
                            &c.max_centroid_terms);
     }
+    if (!status.ok()) return fail(status);
+  }
+  if (const toml::table* t = section("kafka")) {
+    status = ReadKafka(*t, &config.kafka);
+    if (!status.ok()) return fail(status);
+  }
+  if (const toml::table* t = section("metrics")) {
+    status = CheckKeys(*t, "metrics", {"address", "port"});
+    if (status.ok())
+      status =
+          ReadInteger(*t, "metrics", "port", 0, 65535, &config.metrics.port);
+    if (status.ok())
+      status = ReadString(*t, "metrics", "address", &config.metrics.address);
     if (!status.ok()) return fail(status);
   }
   return config;

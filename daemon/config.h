@@ -2,6 +2,7 @@
 #ifndef STORYD_DAEMON_CONFIG_H_
 #define STORYD_DAEMON_CONFIG_H_
 
+#include <map>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -10,12 +11,32 @@
 
 namespace storyd {
 
+// The Kafka side of `storyd run`. librdkafka properties pass through as
+// given: `common` to both clients, `consumer` and `producer` to one.
+struct KafkaConfig {
+  std::string input_topic = "articles";
+  std::string output_topic = "article-stories";
+  std::string dead_letter_topic = "articles.dlq";
+  std::string group_id = "storyd";
+  size_t max_in_flight = 20000;  // records between consume and commit
+  int commit_interval_ms =
+      1000;  // how often acknowledged offsets are committed
+  std::map<std::string, std::string> common, consumer, producer;
+};
+
+struct MetricsConfig {
+  std::string address = "127.0.0.1";
+  int port = 9464;  // 0 = no metrics endpoint
+};
+
 struct StorydConfig {
   int threads = 0;  // 0 = one per core
   size_t max_record_bytes = 1 << 20;
   std::string rules_path;  // empty = built-in rules
   CopyConfig copy;
   StoryConfig story;
+  KafkaConfig kafka;
+  MetricsConfig metrics;
 };
 
 // Reads a TOML config; unknown keys and out-of-range values are errors that

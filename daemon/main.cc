@@ -1,9 +1,12 @@
 // The `storyd` command. See README.md and `storyd --help`.
 #include <CLI/CLI.hpp>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 
 #include "daemon/config.h"
+#include "daemon/kafka_daemon.h"
+#include "daemon/kafka_tools.h"
 #include "daemon/offline_commands.h"
 
 namespace {
@@ -72,6 +75,49 @@ int main(int argc, char** argv) {
   explain->add_option("B", path_b, "second article (a JSON object)")
       ->required();
 
+  storyd::DaemonOptions daemon_options;
+  std::string brokers;
+  CLI::App* run = app.add_subcommand("run",
+                                     "the Kafka daemon: consume articles, emit "
+                                     "story assignments and dead letters");
+  run->add_option(
+      "--config", config_path,
+      "TOML config (default: /etc/storyd/storyd.toml when it exists)");
+  run->add_flag("--embedded-broker", daemon_options.embedded_broker,
+                "start librdkafka's mock cluster in-process and use it (a "
+                "demo, no broker "
+                "needed)");
+  run->add_option("--brokers", brokers,
+                  "bootstrap servers (overrides kafka.bootstrap.servers)");
+  run->add_option("--threads", threads,
+                  "worker threads (overrides the config; 0 = cores)");
+
+  storyd::ProduceOptions produce_options;
+  CLI::App* produce =
+      app.add_subcommand("produce", "feed a topic from a JSON Lines file");
+  produce->add_option("--brokers", produce_options.brokers, "bootstrap servers")
+      ->required();
+  produce->add_option("--topic", produce_options.topic, "topic")
+      ->default_val("articles");
+  produce->add_option("--input", input, "input file (default: stdin)");
+
+  storyd::ConsumeOptions consume_options;
+  CLI::App* consume =
+      app.add_subcommand("consume", "print a topic's records from the start");
+  consume->add_option("--brokers", consume_options.brokers, "bootstrap servers")
+      ->required();
+  consume->add_option("--topic", consume_options.topic, "topic")
+      ->default_val("article-stories");
+  consume->add_option("--count", consume_options.count,
+                      "stop after this many records");
+  consume
+      ->add_option("--idle-timeout-ms", consume_options.idle_timeout_ms,
+                   "stop when nothing arrives for this long")
+      ->default_val(10000);
+  consume->add_flag(
+      "--headers", consume_options.with_headers,
+      "print {\"headers\":...,\"value\":...} (dead letters carry reasons)");
+
   std::string gold_path, output_path;
   CLI::App* evaluate = app.add_subcommand(
       "evaluate",
@@ -99,6 +145,10 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : storyd::kExitUsage;
   }
 
+  if (*run && config_path.empty() &&
+      std::filesystem::exists("/etc/storyd/storyd.toml")) {
+    config_path = "/etc/storyd/storyd.toml";
+  }
   storyd::StorydConfig config = storyd::DefaultConfig();
   if (!config_path.empty()) {
     absl::StatusOr<storyd::StorydConfig> loaded =
@@ -111,6 +161,17 @@ int main(int argc, char** argv) {
   }
   if (threads >= 0) config.threads = threads;
 
+  if (*run) {
+    if (!brokers.empty()) config.kafka.common["bootstrap.servers"] = brokers;
+    return storyd::RunDaemon(config, daemon_options, std::cout, std::cerr);
+  }
+  if (*consume)
+    return storyd::RunConsume(consume_options, std::cout, std::cerr);
+  if (*produce) {
+    Streams produce_streams;
+    if (!produce_streams.Open(input, std::string())) return storyd::kExitIo;
+    return storyd::RunProduce(produce_options, produce_streams.in(), std::cerr);
+  }
   if (*evaluate) {
     return storyd::RunEvaluate(config, input, gold_path, std::cout, std::cerr);
   }

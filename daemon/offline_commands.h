@@ -38,7 +38,8 @@ int RunExplain(const StorydConfig& config, const std::string& path_a,
 // Runs dedup over a labeled input and prints the quality figures against
 // its gold TSV, with the run's throughput.
 int RunEvaluate(const StorydConfig& config, const std::string& input_path,
-                const std::string& gold_path, std::ostream& out, std::ostream& log);
+                const std::string& gold_path, std::ostream& out,
+                std::ostream& log);
 
 // Quality figures of an output file against a gold TSV.
 int RunScore(const std::string& gold_path, const std::string& output_path,
