@@ -265,8 +265,8 @@ absl::StatusOr<KafkaHandle> KafkaDaemon::CreateClient(rd_kafka_type_t type) {
   } else {
     properties["enable.idempotence"] = "true";
     properties["linger.ms"] = "5";
-    properties["message.max.bytes"] = std::to_string(
-        std::max<size_t>(config_.max_record_bytes + (1 << 16), 1000000));
+    // Dead letters carry the original bytes, however large they were.
+    properties["message.max.bytes"] = "67108864";
   }
   for (const auto& [name, value] : config_.kafka.common)
     properties[name] = value;
