@@ -9,7 +9,7 @@
 #   broker.sh status       <workdir>   exit 0 and print bootstrap if running, else exit 1
 #   broker.sh create-topic <workdir> <name> <partitions> [[--config] k=v ...]
 #   broker.sh run-class    <workdir> <main-class> [args...]   any Kafka CLI class on the
-#                          broker's classpath, e.g. org.apache.kafka.tools.ConsoleProducer
+#                          tools classpath, e.g. org.apache.kafka.tools.ConsoleProducer
 #
 # Layout of <workdir> (created if missing):
 #   lib/broker/          broker jars (Kafka 4.4.0), fetched once with Maven from pom.xml
@@ -108,17 +108,20 @@ fetch_jars() {
 }
 
 # ---------------------------------------------------------------------------
-# Is something listening on 127.0.0.1:$1 (or on the wildcard address)?
+# Is something listening on port $1 (any local address)? Matching is done in
+# awk alone: with pipefail, "| grep -q" can fail through SIGPIPE upstream.
 port_in_use() {
-  ss -Htln 2>/dev/null | awk '{print $4}' | grep -Eq "(^|[:\]])$1\$"
+  ss -Htln 2>/dev/null | awk -v p="$1" '
+    { n = split($4, a, ":"); if (a[n] == p) found = 1 }
+    END { exit !found }'
 }
 
 # Pick a free port outside the kernel's ephemeral range (32768-60999 by
 # default), so that a port chosen now is not taken by some client socket by
 # the time `restart` needs it again.
 pick_port() {
-  local p i
-  for i in $(seq 1 200); do
+  local p _
+  for _ in $(seq 1 200); do
     p=$(( 20000 + RANDOM % 12000 ))
     [[ "$p" == "${1:-}" ]] && continue  # caller asked for a different one
     if ! port_in_use "$p"; then
@@ -172,7 +175,7 @@ rootLogger.appenderRef.err.ref = STDERR
 EOF
 }
 
-# Run a Kafka CLI main class with the broker's jars.
+# Run a Kafka CLI main class (kafka-tools classpath, quiet logging).
 run_tool() {
   java "${TOOL_JVM_OPTS[@]}" -Dlog4j2.configurationFile="$TOOL_LOG4J" \
     -cp "$TOOLS_CP" "$@"
@@ -272,7 +275,8 @@ broker_pid() {
   [[ "$pid" =~ ^[0-9]+$ ]] || return 1
   kill -0 "$pid" 2>/dev/null || return 1
   # cmdline must name kafka.Kafka and this workdir's server.properties.
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "kafka.Kafka $PROPS" || return 1
+  # (grep without -q reads all input, so no SIGPIPE under pipefail)
+  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -F "kafka.Kafka $PROPS" >/dev/null || return 1
   echo "$pid"
 }
 
@@ -300,7 +304,7 @@ cmd_start() {
   [[ -f "$PROPS" ]] || write_server_properties
   format_storage
 
-  local boot port cport
+  local boot port cport p
   boot="$(bootstrap_addr)"
   port="${boot##*:}"
   cport="$(sed -n 's|^controller.quorum.bootstrap.servers=127\.0\.0\.1:\([0-9]*\)$|\1|p' "$PROPS")"
@@ -340,7 +344,7 @@ cmd_start() {
       rm -f "$PIDFILE"
       exit 1
     fi
-    if tail -c +"$(( log_offset + 1 ))" "$LOGFILE" | grep -q 'Kafka Server started'; then
+    if tail -c +"$(( log_offset + 1 ))" "$LOGFILE" | grep -F 'Kafka Server started' >/dev/null; then
       if run_tool_timeout 60 org.apache.kafka.tools.TopicCommand \
            --bootstrap-server "$boot" --list >/dev/null 2>"$WORKDIR/probe.err"; then
         ready=1
