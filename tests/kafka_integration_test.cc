@@ -134,7 +134,7 @@ class KafkaIntegrationTest : public ::testing::Test {
     CreateTopic(dlq_, 1, "max.message.bytes=20000000");
   }
 
-  std::string WriteConfig(int threads) {
+  std::string WriteConfig(int threads, int metrics_port = 0) {
     std::string path = (dir_ / "storyd.toml").string();
     std::ofstream(path) << "[pipeline]\nthreads = " << threads
                         << "\n[kafka]\ninput_topic = \"" << input_
@@ -142,7 +142,7 @@ class KafkaIntegrationTest : public ::testing::Test {
                         << "\"\ndead_letter_topic = \"" << dlq_
                         << "\"\ngroup_id = \"" << prefix_
                         << "\"\n\"bootstrap.servers\" = \"" << bootstrap_
-                        << "\"\n[metrics]\nport = 0\n";
+                        << "\"\n[metrics]\nport = " << metrics_port << "\n";
     return path;
   }
 
@@ -397,6 +397,103 @@ TEST_F(KafkaIntegrationTest, SigtermDrainsAndARestartReemitsNothing) {
   EXPECT_EQ(seen.size(), records.size());
   for (const auto& [id, n] : seen)
     EXPECT_EQ(n, 1) << id << " was emitted " << n << " times";
+}
+
+TEST_F(KafkaIntegrationTest,
+       StoppingOneOfTwoDaemonsHandsOverWithoutLossOrRepeats) {
+  CreateTopics(4);
+  auto records = DataRecords("neardup.jsonl");
+  Produce(input_, records);
+  std::string config = WriteConfig(1);
+  auto first = StartDaemon(config, "first.log");
+  auto second = StartDaemon(config, "second.log");
+  // Once both have produced something, stop one: its partitions are drained,
+  // committed and handed to the other.
+  std::vector<Record> early = ReadTopic(output_, 200, 60s);
+  ASSERT_GE(early.size(), 200u);
+  first->Signal(SIGTERM);
+  EXPECT_EQ(first->Wait(60s), 0) << ReadFile((dir_ / "first.log").string());
+  std::vector<Record> outputs = ReadTopic(output_, records.size() + 1, 30s);
+  second->Signal(SIGTERM);
+  EXPECT_EQ(second->Wait(60s), 0);
+  std::map<std::string, int> seen;
+  for (const Record& r : outputs) ++seen[r.key];
+  EXPECT_EQ(seen.size(), records.size())
+      << ReadFile((dir_ / "second.log").string());
+  EXPECT_EQ(outputs.size(), records.size());
+  for (const auto& [id, n] : seen)
+    EXPECT_EQ(n, 1) << id << " was emitted " << n << " times";
+}
+
+// Fetches http://127.0.0.1:<port><path> with curl; "" when unreachable.
+std::string HttpGet(int port, const std::string& path) {
+  std::string command = StrCat("curl -s -m 5 http://127.0.0.1:", port, path);
+  std::string body;
+  FILE* pipe = ::popen(command.c_str(), "r");
+  if (pipe == nullptr) return body;
+  char buffer[4096];
+  size_t n;
+  while ((n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0)
+    body.append(buffer, n);
+  ::pclose(pipe);
+  return body;
+}
+
+TEST_F(KafkaIntegrationTest, MetricsAndHealthEndpoints) {
+  CreateTopics(2);
+  auto records = DataRecords("seeds.jsonl");
+  records.emplace_back("", "{broken");
+  Produce(input_, records);
+  std::random_device random;
+  const int port = 32000 + static_cast<int>(random() % 2000);
+  auto daemon = StartDaemon(WriteConfig(2, port), "daemon.log");
+  std::vector<Record> outputs = ReadTopic(output_, 5, 60s);
+  ASSERT_EQ(outputs.size(), 5u);
+  ASSERT_EQ(ReadTopic(dlq_, 1, 30s).size(), 1u);
+  // Acknowledgements are counted when the delivery reports arrive.
+  std::string metrics;
+  for (int i = 0; i < 50; ++i) {
+    metrics = HttpGet(port, "/metrics");
+    if (Contains(metrics, "storyd_articles_emitted_total 5\n")) break;
+    std::this_thread::sleep_for(200ms);
+  }
+  EXPECT_TRUE(Contains(metrics, "storyd_articles_consumed_total 6\n"))
+      << metrics;
+  EXPECT_TRUE(Contains(metrics, "storyd_articles_emitted_total 5\n"))
+      << metrics;
+  EXPECT_TRUE(Contains(metrics, "storyd_dead_letters_total 1\n")) << metrics;
+  EXPECT_TRUE(Contains(metrics, "storyd_new_stories_total 1\n")) << metrics;
+  EXPECT_TRUE(Contains(metrics, "storyd_same_story_total 4\n")) << metrics;
+  EXPECT_TRUE(Contains(
+      metrics, "storyd_stage_seconds_bucket{stage=\"process\",le=\"+Inf\"} 6"))
+      << metrics;
+  EXPECT_TRUE(Contains(metrics, "storyd_copy_index_entries 5\n")) << metrics;
+  EXPECT_EQ(HttpGet(port, "/healthz"), "ok\n");
+  EXPECT_EQ(HttpGet(port, "/readyz"), "ready\n");
+  // Consumer lag per partition arrives with librdkafka's statistics (5 s).
+  for (int i = 0;
+       i < 60 && !Contains(metrics, "storyd_consumer_lag{partition="); ++i) {
+    std::this_thread::sleep_for(250ms);
+    metrics = HttpGet(port, "/metrics");
+  }
+  EXPECT_TRUE(Contains(metrics, "storyd_consumer_lag{partition=\"0\"} 0"))
+      << metrics;
+  daemon->Signal(SIGTERM);
+  EXPECT_EQ(daemon->Wait(60s), 0);
+}
+
+TEST_F(KafkaIntegrationTest, BadKafkaConfigFailsBeforeConnecting) {
+  CreateTopics(1);
+  std::string path = (dir_ / "bad.toml").string();
+  std::ofstream(path)
+      << "[kafka]\n\"bootstrap.servers\" = \"" << bootstrap_
+      << "\"\n\"no.such.property\" = \"1\"\n[metrics]\nport = 0\n";
+  Process daemon({STORYD_BINARY, "run", "--config", path},
+                 (dir_ / "bad.log").string());
+  EXPECT_EQ(daemon.Wait(30s), 2);
+  EXPECT_TRUE(
+      Contains(ReadFile((dir_ / "bad.log").string()), "no.such.property"))
+      << ReadFile((dir_ / "bad.log").string());
 }
 
 }  // namespace
