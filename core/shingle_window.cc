@@ -374,9 +374,36 @@ void ShingleWindow::Lookup(absl::Span<const uint32_t> shingles,
                       return a.view.number < b.view.number;
                     });
   for (size_t i = 0; i < take; ++i) {
+    if (!CouldReach(shingles.size(), hits[i].view.len, hits[i].shared_anchors,
+                    min_containment)) {
+      continue;
+    }
     const std::optional<ShingleMatch> m = Match(shingles, hits[i].view);
     if (m.has_value() && m->containment >= min_containment) out->push_back(*m);
   }
+}
+
+bool ShingleWindow::CouldReach(size_t query_size, size_t candidate_size,
+                               uint32_t shared_anchors,
+                               double min_containment) {
+  // If the containment were at least min_containment, the Jaccard index J
+  // would be at least c*m / (q + n - c*m) (m the smaller size). Every shared
+  // shingle among the 16 smallest values of the union is an anchor of both
+  // sets, so the shared anchors are at least a sample of 16 draws with mean
+  // 16 J. Sharing at most one anchor when 16 J >= 5 has probability below
+  // 1.5 % at the threshold itself and far less for real copies: such a
+  // candidate is skipped without reading its set. Small sets (fewer than
+  // 16 anchors) are always read.
+  if (shared_anchors > 1 || query_size < kMaxAnchors ||
+      candidate_size < kMaxAnchors) {
+    return true;
+  }
+  const double smaller =
+      static_cast<double>(std::min(query_size, candidate_size));
+  const double shared = min_containment * smaller;
+  const double jaccard =
+      shared / (static_cast<double>(query_size + candidate_size) - shared);
+  return kMaxAnchors * jaccard < 5.0;
 }
 
 std::optional<ShingleMatch> ShingleWindow::Containment(

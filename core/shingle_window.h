@@ -181,6 +181,10 @@ class ShingleWindow {
   };
 
   Record& RecordFor(uint64_t number) const;
+  // False when `shared_anchors` makes a containment of min_containment
+  // implausible (see the .cc), so the candidate's set need not be read.
+  static bool CouldReach(size_t query_size, size_t candidate_size,
+                         uint32_t shared_anchors, double min_containment);
   size_t AnchorBucket(uint32_t anchor) const;
   SeqGroup& SeqGroupFor(uint64_t seq) const;
   // Reads record `number` consistently; nullopt if expired or overwritten.
