@@ -75,40 +75,57 @@ TermVector StoryIndex::Weigh(absl::Span<const ArticleTerm> terms) const {
 
 std::optional<StoryMatch> StoryIndex::FindBest(
     const TermVector& vector, std::optional<int64_t> unix_seconds) const {
-  // First pass: partial dot products from the postings.
-  absl::flat_hash_map<uint64_t, double> partial;
+  // Dot products with every story that shares a term, from the postings.
+  // They are exact unless a posting list was too long to read; only then
+  // are the leading candidates recomputed term by term.
+  absl::flat_hash_map<uint64_t, double> dots;
+  bool skipped_a_posting = false;
   for (const auto& [term, weight] : vector) {
     auto posting = postings_.find(term);
-    if (posting == postings_.end() || posting->second.size() > kMaxPostingScan)
+    if (posting == postings_.end()) continue;
+    if (posting->second.size() > kMaxPostingScan) {
+      skipped_a_posting = true;
       continue;
+    }
     for (uint64_t key : posting->second) {
       auto story = stories_.find(key);
       if (story == stories_.end()) continue;
       auto centroid_weight = story->second.centroid.find(term);
       if (centroid_weight == story->second.centroid.end()) continue;
-      partial[key] += static_cast<double>(weight) * centroid_weight->second /
-                      std::sqrt(story->second.norm2);
+      dots[key] += static_cast<double>(weight) * centroid_weight->second;
     }
   }
-  // Sorted, so that the choice never depends on hash-map iteration order.
+  // Ranked by cosine, then key, so that the choice never depends on
+  // hash-map iteration order.
   std::vector<std::pair<double, uint64_t>> ranked;
-  ranked.reserve(partial.size());
-  for (const auto& [key, score] : partial) ranked.emplace_back(-score, key);
+  ranked.reserve(dots.size());
+  for (const auto& [key, dot] : dots) {
+    ranked.emplace_back(-dot / std::sqrt(stories_.at(key).norm2), key);
+  }
   std::sort(ranked.begin(), ranked.end());
-  if (ranked.size() > kMaxCandidates) ranked.resize(kMaxCandidates);
+  if (skipped_a_posting && ranked.size() > kMaxCandidates)
+    ranked.resize(kMaxCandidates);
 
   std::optional<StoryMatch> best;
-  for (const auto& [negative_partial, key] : ranked) {
+  for (const auto& [negative_cosine, key] : ranked) {
     const Story& story = stories_.at(key);
-    double dot = 0;
-    for (const auto& [term, weight] : vector) {
-      auto it = story.centroid.find(term);
-      if (it != story.centroid.end())
-        dot += static_cast<double>(weight) * it->second;
-    }
     StoryMatch match;
     match.story = key;
-    match.cosine = dot / std::sqrt(story.norm2);
+    match.cosine = -negative_cosine;
+    if (skipped_a_posting) {
+      double dot = 0;
+      for (const auto& [term, weight] : vector) {
+        auto it = story.centroid.find(term);
+        if (it != story.centroid.end())
+          dot += static_cast<double>(weight) * it->second;
+      }
+      match.cosine = dot / std::sqrt(story.norm2);
+    }
+    // Candidates come by falling cosine and a score never exceeds its
+    // cosine: once the cosine drops below the best score, nothing left can
+    // win.
+    if (!skipped_a_posting && best.has_value() && match.cosine < best->score)
+      break;
     match.score = match.cosine;
     if (unix_seconds.has_value() && story.first_time.has_value()) {
       int64_t seconds = 0;
