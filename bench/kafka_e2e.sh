@@ -1,23 +1,40 @@
 #!/usr/bin/env bash
-# End-to-end throughput of `storyd run` through a real Apache Kafka broker
-# (the test harness's, tests/kafka/broker.sh): produces N articles into a
-# 4-partition input topic first, then starts storyd and times until the
-# last output record can be read back.
-# Usage: bench/kafka_e2e.sh [copies_of_dev_data=5] [threads=0]
+# End to end through a real Apache Kafka broker (the test harness's,
+# tests/kafka/broker.sh), storyd side by side with a relay that forwards
+# records unchanged (bench/kafka_relay.cc), on the same broker and data:
+#   1. saturation: all articles are in the input topic before the consumer
+#      starts; throughput = records / (last - first output timestamp);
+#   2. latency at a steady offered load of half storyd's saturation rate:
+#      input record timestamp to output record timestamp, p50 / p99.
+# Prints a Markdown table; writes the latency distribution to
+# build/bench/latency.png with gnuplot (installed from Debian if missing).
+# Usage: bench/kafka_e2e.sh [copies_of_dev_data=5] [threads=0] [latency_seconds=20]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 copies=${1:-5}
 threads=${2:-0}
+latency_seconds=${3:-20}
 storyd="$root/build/bin/storyd"
+relay="$root/build/bin/kafka_relay"
 broker_dir="$root/build/kafka-bench-broker"
+out_dir="$root/build/bench"
 work=$(mktemp -d)
-trap '"$root/tests/kafka/broker.sh" stop "$broker_dir" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
-"$root/deploy/build.sh" storyd >/dev/null
+mkdir -p "$out_dir"
+cleanup() {
+  jobs -p | xargs -r kill -TERM 2>/dev/null || true
+  wait 2>/dev/null || true
+  "$root/tests/kafka/broker.sh" stop "$broker_dir" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+"$root/deploy/build.sh" storyd kafka_relay >/dev/null
+command -v gnuplot >/dev/null || {
+  sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q gnuplot-nox >/dev/null
+}
 brokers=$("$root/tests/kafka/broker.sh" start "$broker_dir")
-run="bench$RANDOM$RANDOM"
-"$root/tests/kafka/broker.sh" create-topic "$broker_dir" "$run-in" 4 >/dev/null
-"$root/tests/kafka/broker.sh" create-topic "$broker_dir" "$run-out" 4 >/dev/null
-"$root/tests/kafka/broker.sh" create-topic "$broker_dir" "$run-dlq" 1 >/dev/null
+run="b$RANDOM$RANDOM"
+topic() { "$root/tests/kafka/broker.sh" create-topic "$broker_dir" "$run-$1" "$2" >/dev/null; }
 
 # Distinct articles: the dev corpora, ids suffixed per copy.
 python3 - "$root/tests/data" "$copies" > "$work/input.jsonl" <<'PY'
@@ -31,31 +48,115 @@ for c in range(copies):
             print(json.dumps(o))
 PY
 records=$(grep -c . "$work/input.jsonl")
-"$storyd" produce --brokers "$brokers" --topic "$run-in" --input "$work/input.jsonl" 2>/dev/null
-cat > "$work/storyd.toml" <<TOML
+
+storyd_config() {  # name -> config file for topics $run-$name-{in,out,dlq}
+  cat > "$work/$1.toml" <<TOML
 [pipeline]
 threads = $threads
 [kafka]
-input_topic = "$run-in"
-output_topic = "$run-out"
-dead_letter_topic = "$run-dlq"
-group_id = "$run"
+input_topic = "$run-$1-in"
+output_topic = "$run-$1-out"
+dead_letter_topic = "$run-$1-dlq"
+group_id = "$run-$1"
 "bootstrap.servers" = "$brokers"
 [metrics]
 port = 0
 TOML
-start=$(date +%s.%N)
-"$storyd" run --config "$work/storyd.toml" 2> "$work/daemon.log" &
+  echo "$work/$1.toml"
+}
+consume_ts() {  # topic count -> file of {"timestamp","key","value"}
+  "$storyd" consume --brokers "$brokers" --topic "$1" --count "$2" --timestamps \
+    --idle-timeout-ms 60000 2>/dev/null
+}
+for name in sat relay lat lrelay; do
+  topic "$name-in" 4
+  topic "$name-out" 4
+  topic "$name-dlq" 1
+done
+
+# 1. Saturation.
+"$storyd" produce --brokers "$brokers" --topic "$run-sat-in" --input "$work/input.jsonl" 2>/dev/null
+"$storyd" produce --brokers "$brokers" --topic "$run-relay-in" --input "$work/input.jsonl" 2>/dev/null
+"$storyd" run --config "$(storyd_config sat)" 2>"$work/sat.log" &
 pid=$!
-"$storyd" consume --brokers "$brokers" --topic "$run-out" --count "$records" \
-  --idle-timeout-ms 60000 > "$work/out.jsonl" 2>/dev/null
-end=$(date +%s.%N)
-kill -TERM "$pid"
-wait "$pid"
-out=$(grep -c . "$work/out.jsonl")
-python3 -c "
-import sys
-records, out, start, end = $records, $out, $start, $end
-print(f'kafka e2e: {records} articles in, {out} out, {end - start:.2f} s from daemon start '
-      f'to last output read, {out / (end - start):.0f} articles/s (threads=$threads)')
-"
+consume_ts "$run-sat-out" "$records" > "$work/sat-out.jsonl"
+kill -TERM "$pid"; wait "$pid"
+"$relay" "$brokers" "$run-relay-in" "$run-relay-out" "$run-relay" "$records" >/dev/null
+consume_ts "$run-relay-out" "$records" > "$work/relay-out.jsonl"
+
+rate() {  # output file -> records/s between first and last output timestamp
+  python3 - "$1" <<'PY'
+import json, sys
+ts = [json.loads(line)["timestamp"] for line in open(sys.argv[1]) if line.strip()]
+span = (max(ts) - min(ts)) / 1000.0
+print(f"{len(ts) / span:.0f}" if span > 0 else "0")
+PY
+}
+storyd_rate=$(rate "$work/sat-out.jsonl")
+relay_rate=$(rate "$work/relay-out.jsonl")
+
+# 2. Latency at half of storyd's saturation rate.
+offered=$(( storyd_rate / 2 ))
+[ "$offered" -lt 1 ] && offered=1
+latency_records=$(( offered * latency_seconds ))
+[ "$latency_records" -gt "$records" ] && latency_records=$records
+head -n "$latency_records" "$work/input.jsonl" > "$work/latency-input.jsonl"
+"$storyd" run --config "$(storyd_config lat)" 2>"$work/lat.log" &
+pid=$!
+"$relay" "$brokers" "$run-lrelay-in" "$run-lrelay-out" "$run-lrelay" "$latency_records" >/dev/null &
+relay_pid=$!
+sleep 6  # both consumers join their groups before the load starts
+"$storyd" produce --brokers "$brokers" --topic "$run-lat-in" --input "$work/latency-input.jsonl" \
+  --rate "$offered" 2>/dev/null &
+producer_pid=$!
+"$storyd" produce --brokers "$brokers" --topic "$run-lrelay-in" \
+  --input "$work/latency-input.jsonl" --rate "$offered" 2>/dev/null
+wait "$producer_pid"
+consume_ts "$run-lat-out" "$latency_records" > "$work/lat-out.jsonl"
+consume_ts "$run-lat-in" "$latency_records" > "$work/lat-in.jsonl"
+wait "$relay_pid"
+consume_ts "$run-lrelay-out" "$latency_records" > "$work/lrelay-out.jsonl"
+consume_ts "$run-lrelay-in" "$latency_records" > "$work/lrelay-in.jsonl"
+kill -TERM "$pid"; wait "$pid"
+
+python3 - "$work" "$out_dir" "$records" "$storyd_rate" "$relay_rate" "$offered" "$threads" <<'PY'
+import json, sys
+work, out_dir, records = sys.argv[1], sys.argv[2], int(sys.argv[3])
+storyd_rate, relay_rate, offered, threads = map(float, sys.argv[4:8])
+def latencies(inp, out):
+    sent = {}
+    for line in open(f"{work}/{inp}"):
+        o = json.loads(line)
+        sent[o["key"]] = o["timestamp"]
+    lat = sorted(json.loads(line)["timestamp"] - sent[json.loads(line)["key"]]
+                 for line in open(f"{work}/{out}") if json.loads(line)["key"] in sent)
+    return lat
+def pct(values, p):
+    return values[min(len(values) - 1, int(p / 100 * len(values)))] if values else float("nan")
+s_lat = latencies("lat-in.jsonl", "lat-out.jsonl")
+r_lat = latencies("lrelay-in.jsonl", "lrelay-out.jsonl")
+with open(f"{out_dir}/latency.tsv", "w") as f:
+    for i, (a, b) in enumerate(zip(s_lat, r_lat)):
+        f.write(f"{100.0 * i / len(s_lat):.3f}\t{a}\t{b}\n")
+print(f"| | storyd | relay | storyd / relay |")
+print(f"|---|---|---|---|")
+print(f"| saturation throughput ({records} articles, 4 partitions) | {storyd_rate:.0f} /s | "
+      f"{relay_rate:.0f} /s | {storyd_rate / relay_rate:.2f} |")
+print(f"| latency p50 at {offered:.0f} /s offered | {pct(s_lat, 50)} ms | {pct(r_lat, 50)} ms | |")
+print(f"| latency p99 at {offered:.0f} /s offered | {pct(s_lat, 99)} ms | {pct(r_lat, 99)} ms | |")
+print(f"| records measured for latency | {len(s_lat)} | {len(r_lat)} | |")
+print(f"(storyd worker threads: {int(threads) or 'one per core'})")
+PY
+gnuplot <<GP
+set terminal pngcairo size 900,500
+set output "$out_dir/latency.png"
+set title "End-to-end latency at $offered articles/s offered (input to output record timestamp)"
+set xlabel "percentile"
+set ylabel "latency (ms)"
+set logscale y
+set grid
+set key top left
+plot "$out_dir/latency.tsv" using 1:2 with lines lw 2 title "storyd", \
+     "$out_dir/latency.tsv" using 1:3 with lines lw 2 title "relay (no processing)"
+GP
+echo "latency plot: $out_dir/latency.png" >&2

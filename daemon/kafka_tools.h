@@ -14,6 +14,8 @@ struct ProduceOptions {
   std::string topic;
   // The record key is the line's "id" when it has one.
   bool key_by_id = true;
+  // Records per second to offer (0 = as fast as the broker takes them).
+  double rate = 0;
 };
 
 // Produces every non-blank line of `in` as one record; waits for the broker
@@ -27,6 +29,7 @@ struct ConsumeOptions {
   size_t count = 0;             // stop after this many records (0 = until idle)
   int idle_timeout_ms = 10000;  // stop when nothing arrives for this long
   bool with_headers = false;    // print headers (dead letters carry reasons)
+  bool with_timestamps = false;  // print the record's timestamp (ms) and key
 };
 
 // Prints the topic's records from the beginning, one value a line.

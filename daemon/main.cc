@@ -100,6 +100,9 @@ int main(int argc, char** argv) {
   produce->add_option("--topic", produce_options.topic, "topic")
       ->default_val("articles");
   produce->add_option("--input", input, "input file (default: stdin)");
+  produce->add_option(
+      "--rate", produce_options.rate,
+      "records per second to offer (default: as fast as possible)");
 
   storyd::ConsumeOptions consume_options;
   CLI::App* consume =

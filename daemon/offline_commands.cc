@@ -138,20 +138,35 @@ int RunDedup(const StorydConfig& config, std::istream& in, std::ostream& out,
     parsers.push_back(std::make_unique<ArticleParser>(config.max_record_bytes));
   }
 
-  std::vector<InputRecord> batch;
-  std::vector<ProcessedArticle> processed;
-  RejectionCounter rejected;
-  size_t line_number = 0, records = 0, articles = 0, copies = 0;
-  uint64_t next_seq = 0;
-  std::string output;
-  while (ReadBatch(in, &line_number, &batch)) {
-    processed.resize(batch.size());
-    const uint64_t first_seq = next_seq;
+  // Batch k+1 is processed on the workers while batch k is assigned on
+  // this thread. The assigning touches neither copy index, and every
+  // article of batch k+1 is inserted after all of batch k, so the overlap
+  // changes no result.
+  auto process = [&](const std::vector<InputRecord>& batch,
+                     std::vector<ProcessedArticle>* processed,
+                     uint64_t first_seq) {
+    processed->resize(batch.size());
     ParallelFor(threads, batch.size(), [&](int worker, size_t i) {
       processor.Process(parsers[worker].get(), first_seq + i, batch[i].text, {},
-                        &processed[i]);
+                        &(*processed)[i]);
     });
-    next_seq += batch.size();
+  };
+  std::vector<InputRecord> batch, next_batch;
+  std::vector<ProcessedArticle> processed, next_processed;
+  RejectionCounter rejected;
+  size_t line_number = 0, records = 0, articles = 0, copies = 0;
+  std::string output;
+  bool have_batch = ReadBatch(in, &line_number, &batch);
+  uint64_t next_seq = batch.size();
+  if (have_batch) process(batch, &processed, 0);
+  while (have_batch) {
+    const bool have_next = ReadBatch(in, &line_number, &next_batch);
+    std::thread next_worker;
+    if (have_next) {
+      next_worker = std::thread(process, std::cref(next_batch), &next_processed,
+                                next_seq);
+      next_seq += next_batch.size();
+    }
     output.clear();
     for (size_t i = 0; i < batch.size(); ++i) {
       ++records;
@@ -168,10 +183,14 @@ int RunDedup(const StorydConfig& config, std::istream& in, std::ostream& out,
       output.push_back('\n');
     }
     out << output;
+    if (next_worker.joinable()) next_worker.join();
     if (!out) {
       log << "storyd: cannot write output\n";
       return kExitIo;
     }
+    batch.swap(next_batch);
+    processed.swap(next_processed);
+    have_batch = have_next;
   }
   if (in.bad()) {
     log << "storyd: cannot read input\n";
