@@ -117,6 +117,8 @@ int main(int argc, char** argv) {
       ->add_option("--idle-timeout-ms", consume_options.idle_timeout_ms,
                    "stop when nothing arrives for this long")
       ->default_val(10000);
+  consume->add_flag("--timestamps", consume_options.with_timestamps,
+                    "print {\"timestamp\":ms,\"key\":...,\"value\":...}");
   consume->add_flag(
       "--headers", consume_options.with_headers,
       "print {\"headers\":...,\"value\":...} (dead letters carry reasons)");
