@@ -96,7 +96,7 @@ storyd_rate=$(rate "$work/sat-out.jsonl")
 relay_rate=$(rate "$work/relay-out.jsonl")
 
 # 2. Latency at half of storyd's saturation rate.
-offered=$(( storyd_rate / 2 ))
+offered=${OFFERED:-$(( storyd_rate / 2 ))}
 [ "$offered" -lt 1 ] && offered=1
 latency_records=$(( offered * latency_seconds ))
 [ "$latency_records" -gt "$records" ] && latency_records=$records

@@ -115,8 +115,9 @@ void CopyResolver::RecordLaterMatches(uint64_t seq,
 }
 
 std::optional<uint64_t> CopyResolver::RootOf(uint64_t seq) const {
-  const RootSlot& slot = roots_[seq % roots_.size()];
-  if (slot.seq != seq) return seq;  // forgotten: the match stands for itself
+  const RootSlot& slot = SlotOf(seq);
+  if (slot.seq_plus_one != seq + 1)
+    return seq;  // forgotten: the match stands for itself
   if (slot.root == kRejected) return std::nullopt;
   return slot.root;
 }
@@ -124,7 +125,7 @@ std::optional<uint64_t> CopyResolver::RootOf(uint64_t seq) const {
 void CopyResolver::Reject(uint64_t seq, absl::Span<const CopyCandidate> found) {
   RecordLaterMatches(seq, found);
   found_by_earlier_.erase(seq);
-  roots_[seq % roots_.size()] = {seq, kRejected, 0};
+  SlotOf(seq) = {seq + 1, kRejected, 0};
 }
 
 CopyDecision CopyResolver::Resolve(uint64_t seq, uint64_t fingerprint,
@@ -153,14 +154,13 @@ CopyDecision CopyResolver::Resolve(uint64_t seq, uint64_t fingerprint,
   if (decision.matched_seq.has_value()) {
     // Computed here, not taken from the candidate, so that the output does
     // not depend on which of the two articles found the other.
-    const RootSlot& matched = roots_[*decision.matched_seq % roots_.size()];
+    const RootSlot& matched = SlotOf(*decision.matched_seq);
     decision.best.hamming =
-        matched.seq == *decision.matched_seq
+        matched.seq_plus_one == *decision.matched_seq + 1
             ? HammingDistance(fingerprint, matched.fingerprint)
             : -1;
   }
-  roots_[seq % roots_.size()] = {seq, decision.original_seq.value_or(seq),
-                                 fingerprint};
+  SlotOf(seq) = {seq + 1, decision.original_seq.value_or(seq), fingerprint};
   return decision;
 }
 

@@ -38,6 +38,7 @@
 #include "core/features.h"
 #include "core/fingerprint_index.h"
 #include "core/shingle_window.h"
+#include "core/zeroed_array.h"
 
 namespace storyd {
 
@@ -113,9 +114,10 @@ class CopyResolver {
   void Reject(uint64_t seq, absl::Span<const CopyCandidate> found);
 
  private:
+  // All zero = empty, so the ring can sit on untouched zero pages.
   struct RootSlot {
-    uint64_t seq = UINT64_MAX;
-    uint64_t root = UINT64_MAX;  // kRejected for rejected input
+    uint64_t seq_plus_one = 0;
+    uint64_t root = 0;  // kRejected for rejected input
     uint64_t fingerprint = 0;
   };
   static constexpr uint64_t kRejected = UINT64_MAX - 1;
@@ -124,7 +126,9 @@ class CopyResolver {
   // Root of an earlier article, or nullopt when it was rejected.
   std::optional<uint64_t> RootOf(uint64_t seq) const;
 
-  std::vector<RootSlot> roots_;
+  RootSlot& SlotOf(uint64_t seq) const { return roots_[seq % roots_.size()]; }
+
+  ZeroedArray<RootSlot> roots_;
   // Matches that earlier articles found against later ones, keyed by the
   // later article's seq; consumed when that article is resolved.
   absl::flat_hash_map<uint64_t, std::vector<CopyCandidate>> found_by_earlier_;

@@ -124,13 +124,24 @@ std::string FormatAssignmentJson(const Assignment& a) {
 }
 
 Assigner::Assigner(size_t history, const StoryConfig& story)
-    : resolver_(history),
-      stories_(story),
-      recent_(std::max<size_t>(history, 1)) {}
+    : history_(std::max<size_t>(history, 1)),
+      resolver_(history),
+      stories_(story) {}
 
 const Assigner::Remembered* Assigner::Recall(uint64_t seq) const {
-  const Remembered& slot = recent_[seq % recent_.size()];
-  return slot.seq == seq ? &slot : nullptr;
+  auto it = recent_.find(seq);
+  return it == recent_.end() ? nullptr : &it->second;
+}
+
+void Assigner::Remember(uint64_t seq, Remembered remembered) {
+  recent_.emplace(seq, std::move(remembered));
+  recent_order_.push_back(seq);
+  if (recent_order_.size() > history_) {
+    auto oldest = recent_.find(recent_order_.front());
+    seen_ids_.erase(oldest->second.id);
+    recent_.erase(oldest);
+    recent_order_.pop_front();
+  }
 }
 
 std::variant<Assignment, InputProblem> Assigner::Assign(
@@ -192,8 +203,7 @@ std::variant<Assignment, InputProblem> Assigner::Assign(
     stories_.Observe(processed.story_terms, article.published_unix_sec);
   }
   assignment.story_id = StoryIdFor(assignment.canonical_id);
-  recent_[processed.seq % recent_.size()] = {processed.seq, assignment.id,
-                                             assignment.canonical_id, story};
+  Remember(processed.seq, {assignment.id, assignment.canonical_id, story});
   return assignment;
 }
 

@@ -43,11 +43,13 @@
 #define STORYD_CORE_PIPELINE_H_
 
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "core/article.h"
 #include "core/boilerplate.h"
@@ -131,16 +133,21 @@ class Assigner {
 
  private:
   struct Remembered {
-    uint64_t seq = UINT64_MAX;
     std::string id;
     std::string canonical_id;
     uint64_t story = 0;  // key of its story in the story index
   };
   const Remembered* Recall(uint64_t seq) const;
+  void Remember(uint64_t seq, Remembered remembered);
 
+  size_t history_;
   CopyResolver resolver_;
   StoryIndex stories_;
-  std::vector<Remembered> recent_;
+  // The last `history_` accepted articles, by sequence number, oldest first
+  // in recent_order_; memory grows with what was seen, up to the bound.
+  absl::flat_hash_map<uint64_t, Remembered> recent_;
+  std::deque<uint64_t> recent_order_;
+  // Ids of those articles: a duplicate id is caught within that horizon.
   absl::flat_hash_set<std::string> seen_ids_;
 };
 
