@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "core/ring_stamp.h"
 
 namespace storyd {
 
@@ -21,33 +22,13 @@ struct FingerprintIndex::Slot {
 
 namespace {
 
-// Murmur3 finalizer: a cheap, well-mixing 64-bit bijection.
-inline uint64_t Mix64(uint64_t x) {
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdULL;
-  x ^= x >> 33;
-  x *= 0xc4ceb9fe1a85ec53ULL;
-  x ^= x >> 33;
-  return x;
-}
-
-// Stamp = slot number << 2 | state. A slot is taken over only in kDone; fields
-// change only in kWriting; links only in kLinking (by the owner).
-constexpr uint64_t kDone = 0;
-constexpr uint64_t kLinking = 1;
-constexpr uint64_t kWriting = 3;
-
-inline uint64_t MakeStamp(uint64_t number, uint64_t state) {
-  return (number << 2) | state;
-}
-// The fields of `number` are published (linking or done).
-inline bool Readable(uint64_t stamp, uint64_t number) {
-  return (stamp >> 2) == number && (stamp & 3) != kWriting;
-}
-// A writer with `number` may take the slot: its owner finished and is older.
-inline bool Takeable(uint64_t stamp, uint64_t number) {
-  return (stamp & 3) == kDone && (stamp >> 2) < number;
-}
+using ring::kDone;
+using ring::kLinking;
+using ring::kWriting;
+using ring::MakeStamp;
+using ring::Mix64;
+using ring::Readable;
+using ring::Takeable;
 
 size_t RoundCapacity(size_t capacity) {
   capacity = std::clamp(capacity, FingerprintIndex::kMinCapacity,

@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "core/ring_stamp.h"
 
 namespace storyd {
 
@@ -32,30 +33,13 @@ namespace {
 constexpr uint64_t kAnchorShift = 4;  // Node number = record << 4 | index.
 static_assert((uint64_t{1} << kAnchorShift) == ShingleWindow::kMaxAnchors);
 
-inline uint64_t Mix64(uint64_t x) {
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdULL;
-  x ^= x >> 33;
-  x *= 0xc4ceb9fe1a85ec53ULL;
-  x ^= x >> 33;
-  return x;
-}
-
-// Stamp = record number << 2 | state. A record is taken over only in kDone;
-// fields change only in kWriting; links only in kLinking (by the owner).
-constexpr uint64_t kDone = 0;
-constexpr uint64_t kLinking = 1;
-constexpr uint64_t kWriting = 3;
-
-inline uint64_t MakeStamp(uint64_t number, uint64_t state) {
-  return (number << 2) | state;
-}
-inline bool Readable(uint64_t stamp, uint64_t number) {
-  return (stamp >> 2) == number && (stamp & 3) != kWriting;
-}
-inline bool Takeable(uint64_t stamp, uint64_t number) {
-  return (stamp & 3) == kDone && (stamp >> 2) < number;
-}
+using ring::kDone;
+using ring::kLinking;
+using ring::kWriting;
+using ring::MakeStamp;
+using ring::Mix64;
+using ring::Readable;
+using ring::Takeable;
 
 // Checksum of a set's words, stored with the record and recomputed by
 // readers: catches a stalled writer of an *older* arena claim finishing its
