@@ -11,11 +11,13 @@ namespace storyd {
 ArticleProcessor::ArticleProcessor(const BoilerplateStripper* stripper,
                                    CopyDetector* detector,
                                    const TermPrior* prior,
-                                   const StoryTermConfig& story_terms)
+                                   const StoryTermConfig& story_terms,
+                                   const LearnerConfig& learner)
     : stripper_(stripper),
       detector_(detector),
       prior_(prior),
-      story_terms_(story_terms) {}
+      story_terms_(story_terms),
+      learner_(learner) {}
 
 std::string_view StoryDecisionName(StoryDecision decision) {
   switch (decision) {
@@ -49,6 +51,7 @@ ArticleFeatures ArticleProcessor::Features(const StrippedText& cleaned) const {
 
 void ArticleProcessor::Process(ArticleParser* parser, uint64_t seq,
                                std::string_view record, std::string_view key,
+                               const LearnedBoilerplate* learned,
                                ProcessedArticle* out) const {
   out->seq = seq;
   out->candidates.clear();
@@ -61,6 +64,15 @@ void ArticleProcessor::Process(ArticleParser* parser, uint64_t seq,
   out->article = std::move(std::get<Article>(parsed));
   StrippedText cleaned = Clean(out->article, /*record_removed=*/false);
   std::string normalized = NormalizeForMatching(cleaned.text);
+  out->short_lines.clear();
+  if (learner_.enabled) {
+    // The learner counts every short line; the ones it already knows as
+    // boilerplate leave before fingerprinting and term extraction.
+    out->short_lines = ShortLineHashes(normalized, learner_.max_line_words);
+    if (learned != nullptr) {
+      RemoveLearnedLines(*learned, learner_.max_line_words, &normalized);
+    }
+  }
   ArticleFeatures features =
       ComputeFeatures(normalized, detector_->config().shingle_size);
   out->fingerprint = features.simhash;
@@ -123,10 +135,13 @@ std::string FormatAssignmentJson(const Assignment& a) {
   return out;
 }
 
-Assigner::Assigner(size_t history, const StoryConfig& story)
+Assigner::Assigner(size_t history, const StoryConfig& story,
+                   const LearnerConfig& learner)
     : history_(std::max<size_t>(history, 1)),
       resolver_(history),
-      stories_(story) {}
+      stories_(story),
+      learner_(learner),
+      learning_(learner.enabled) {}
 
 const Assigner::Remembered* Assigner::Recall(uint64_t seq) const {
   auto it = recent_.find(seq);
@@ -169,6 +184,12 @@ std::variant<Assignment, InputProblem> Assigner::Assign(
   const Remembered* matched = decision.matched_seq.has_value()
                                   ? Recall(*decision.matched_seq)
                                   : nullptr;
+  // A copy's lines count under its original: only lines that recur across
+  // different texts are boilerplate.
+  if (learning_) {
+    learner_.Observe(decision.original_seq.value_or(processed.seq),
+                     processed.short_lines);
+  }
   uint64_t story = processed.seq;
   if (original != nullptr && matched != nullptr) {
     // A copy inherits its original's story without a second search, and

@@ -53,6 +53,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "core/article.h"
 #include "core/boilerplate.h"
+#include "core/boilerplate_learner.h"
 #include "core/copy_detector.h"
 #include "core/features.h"
 #include "core/story_index.h"
@@ -69,17 +70,21 @@ struct ProcessedArticle {
   uint64_t fingerprint = 0;
   std::vector<CopyCandidate> candidates;
   std::vector<ArticleTerm> story_terms;
+  std::vector<uint64_t> short_lines;  // for the boilerplate learner
 };
 
 // Runs the parallel stage.
 class ArticleProcessor {
  public:
   ArticleProcessor(const BoilerplateStripper* stripper, CopyDetector* detector,
-                   const TermPrior* prior, const StoryTermConfig& story_terms);
+                   const TermPrior* prior, const StoryTermConfig& story_terms,
+                   const LearnerConfig& learner = LearnerConfig{});
 
   // Processes one raw record (JSON bytes; `key` stands in for a missing id).
+  // Lines in `learned` (may be null) are dropped after the rules.
   void Process(ArticleParser* parser, uint64_t seq, std::string_view record,
-               std::string_view key, ProcessedArticle* out) const;
+               std::string_view key, const LearnedBoilerplate* learned,
+               ProcessedArticle* out) const;
 
   // The cleaning half of Process, for `storyd strip` and `explain`.
   StrippedText Clean(const Article& article, bool record_removed) const;
@@ -93,6 +98,7 @@ class ArticleProcessor {
   CopyDetector* detector_;
   const TermPrior* prior_;
   StoryTermConfig story_terms_;
+  LearnerConfig learner_;
 };
 
 enum class StoryDecision { kNew, kCopy, kSameStory };
@@ -124,12 +130,18 @@ std::string FormatAssignmentJson(const Assignment& assignment);
 class Assigner {
  public:
   // history: how many recent articles can still be matched (ids, roots).
-  Assigner(size_t history, const StoryConfig& story);
+  Assigner(size_t history, const StoryConfig& story,
+           const LearnerConfig& learner = LearnerConfig{});
 
   // Returns the assignment, or the problem when the record is rejected
   // (bad input, or an id already seen). REQUIRES: increasing seq order.
   std::variant<Assignment, InputProblem> Assign(
       const ProcessedArticle& processed);
+
+  // The boilerplate lines learned so far (see core/boilerplate_learner.h).
+  std::shared_ptr<const LearnedBoilerplate> LearnedSnapshot() {
+    return learner_.Snapshot();
+  }
 
  private:
   struct Remembered {
@@ -143,6 +155,8 @@ class Assigner {
   size_t history_;
   CopyResolver resolver_;
   StoryIndex stories_;
+  BoilerplateLearner learner_;
+  bool learning_ = true;
   // The last `history_` accepted articles, by sequence number, oldest first
   // in recent_order_; memory grows with what was seen, up to the bound.
   absl::flat_hash_map<uint64_t, Remembered> recent_;

@@ -192,7 +192,31 @@ absl::StatusOr<StorydConfig> LoadConfig(const std::string& path) {
     if (!status.ok()) return fail(status);
   }
   if (const toml::table* t = section("boilerplate")) {
-    status = CheckKeys(*t, "boilerplate", {"rules"});
+    status = CheckKeys(*t, "boilerplate",
+                       {"rules", "learn", "learn_min_groups",
+                        "learn_max_line_words", "learn_max_tracked_lines"});
+    if (status.ok()) {
+      status = ReadInteger(*t, "boilerplate", "learn_min_groups", 2, 1000000,
+                           &config.learner.min_groups);
+    }
+    if (status.ok()) {
+      status = ReadInteger(*t, "boilerplate", "learn_max_line_words", 1, 1000,
+                           &config.learner.max_line_words);
+    }
+    if (status.ok()) {
+      status = ReadInteger(*t, "boilerplate", "learn_max_tracked_lines", 1024,
+                           int64_t{1} << 30, &config.learner.max_tracked_lines);
+    }
+    if (status.ok()) {
+      if (const toml::node* learn = t->get("learn")) {
+        if (!learn->is_boolean()) {
+          status = absl::InvalidArgumentError(
+              "config key 'boilerplate.learn' must be true or false");
+        } else {
+          config.learner.enabled = *learn->value<bool>();
+        }
+      }
+    }
     if (!status.ok()) return fail(status);
     if (const toml::node* rules = t->get("rules")) {
       std::optional<std::string> value = rules->value<std::string>();

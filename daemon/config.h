@@ -6,6 +6,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "core/boilerplate_learner.h"
 #include "core/copy_detector.h"
 #include "core/story_index.h"
 
@@ -33,6 +34,7 @@ struct StorydConfig {
   int threads = 0;  // 0 = one per core
   size_t max_record_bytes = 1 << 20;
   std::string rules_path;  // empty = built-in rules
+  LearnerConfig learner;
   CopyConfig copy;
   StoryConfig story;
   KafkaConfig kafka;

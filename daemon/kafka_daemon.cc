@@ -97,6 +97,12 @@ class WorkerPool {
     for (std::thread& thread : threads_) thread.join();
   }
 
+  // The learned boilerplate that jobs taken from now on strip.
+  void SetLearned(std::shared_ptr<const LearnedBoilerplate> learned) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    learned_ = std::move(learned);
+  }
+
   void Submit(std::shared_ptr<Job> job) {
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -122,17 +128,19 @@ class WorkerPool {
     ArticleParser parser(max_record_bytes);
     while (true) {
       std::shared_ptr<Job> job;
+      std::shared_ptr<const LearnedBoilerplate> learned;
       {
         std::unique_lock<std::mutex> lock(mutex_);
         work_ready_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
         if (stopping_) return;
         job = std::move(queue_.front());
         queue_.pop_front();
+        learned = learned_;
       }
       auto start = Clock::now();
       auto result = std::make_unique<ProcessedArticle>();
       processor_->Process(&parser, job->seq, job->value, job->key,
-                          result.get());
+                          learned.get(), result.get());
       metrics_->process_seconds.Observe(
           std::chrono::duration<double>(Clock::now() - start).count());
       {
@@ -148,6 +156,7 @@ class WorkerPool {
   std::mutex mutex_;
   std::condition_variable work_ready_, done_ready_;
   std::deque<std::shared_ptr<Job>> queue_;
+  std::shared_ptr<const LearnedBoilerplate> learned_;
   absl::flat_hash_map<uint64_t, std::unique_ptr<ProcessedArticle>> done_;
   bool stopping_ = false;
   std::vector<std::thread> threads_;
@@ -337,9 +346,9 @@ absl::Status KafkaDaemon::SetUp(const DaemonOptions& options) {
   detector_ = std::make_unique<CopyDetector>(config_.copy);
   processor_ = std::make_unique<ArticleProcessor>(
       stripper_.get(), detector_.get(), &TermPrior::Embedded(),
-      config_.story.terms);
+      config_.story.terms, config_.learner);
   assigner_ = std::make_unique<Assigner>(config_.copy.fingerprint_capacity,
-                                         config_.story);
+                                         config_.story, config_.learner);
   metrics_.copy_index_bytes.store(detector_->MemoryBytes());
 
   if (options.embedded_broker) {
@@ -391,7 +400,7 @@ void KafkaDaemon::EmitReady(std::chrono::milliseconds wait) {
   while (next_to_emit_ < next_seq_) {
     std::unique_ptr<ProcessedArticle> processed =
         pool_->Take(next_to_emit_, wait);
-    if (processed == nullptr) return;
+    if (processed == nullptr) break;
     wait = std::chrono::milliseconds(0);
     auto job_entry = jobs_.find(next_to_emit_);
     std::shared_ptr<Job> job = std::move(job_entry->second);
@@ -439,6 +448,8 @@ void KafkaDaemon::EmitReady(std::chrono::milliseconds wait) {
     }
     Produce(std::move(delivery));
   }
+  // Workers strip what the ordered stage has learned so far.
+  pool_->SetLearned(assigner_->LearnedSnapshot());
 }
 
 void KafkaDaemon::Produce(std::unique_ptr<Delivery> delivery) {

@@ -36,7 +36,7 @@ absl::StatusOr<BoilerplateStripper> LoadStripper(const StorydConfig& config) {
 // assigned in order. Within a batch every article is inserted before it
 // searches (see core/copy_detector.h), so the result does not depend on
 // the thread count.
-constexpr size_t kBatchRecords = 2048;
+constexpr size_t kBatchRecords = 256;
 
 struct InputRecord {
   size_t line_number = 0;
@@ -131,8 +131,9 @@ int RunDedup(const StorydConfig& config, std::istream& in, std::ostream& out,
   const int threads = EffectiveThreads(config);
   CopyDetector detector(config.copy);
   ArticleProcessor processor(&*stripper, &detector, &TermPrior::Embedded(),
-                             config.story.terms);
-  Assigner assigner(config.copy.fingerprint_capacity, config.story);
+                             config.story.terms, config.learner);
+  Assigner assigner(config.copy.fingerprint_capacity, config.story,
+                    config.learner);
   std::vector<std::unique_ptr<ArticleParser>> parsers;
   for (int t = 0; t < threads; ++t) {
     parsers.push_back(std::make_unique<ArticleParser>(config.max_record_bytes));
@@ -141,14 +142,17 @@ int RunDedup(const StorydConfig& config, std::istream& in, std::ostream& out,
   // Batch k+1 is processed on the workers while batch k is assigned on
   // this thread. The assigning touches neither copy index, and every
   // article of batch k+1 is inserted after all of batch k, so the overlap
-  // changes no result.
+  // changes no result. A batch strips the boilerplate learned up to the
+  // batch before the one being assigned while it runs: a fixed point in
+  // the sequence, so the thread count does not matter.
   auto process = [&](const std::vector<InputRecord>& batch,
                      std::vector<ProcessedArticle>* processed,
-                     uint64_t first_seq) {
+                     uint64_t first_seq,
+                     std::shared_ptr<const LearnedBoilerplate> learned) {
     processed->resize(batch.size());
     ParallelFor(threads, batch.size(), [&](int worker, size_t i) {
       processor.Process(parsers[worker].get(), first_seq + i, batch[i].text, {},
-                        &(*processed)[i]);
+                        learned.get(), &(*processed)[i]);
     });
   };
   std::vector<InputRecord> batch, next_batch;
@@ -158,13 +162,13 @@ int RunDedup(const StorydConfig& config, std::istream& in, std::ostream& out,
   std::string output;
   bool have_batch = ReadBatch(in, &line_number, &batch);
   uint64_t next_seq = batch.size();
-  if (have_batch) process(batch, &processed, 0);
+  if (have_batch) process(batch, &processed, 0, assigner.LearnedSnapshot());
   while (have_batch) {
     const bool have_next = ReadBatch(in, &line_number, &next_batch);
     std::thread next_worker;
     if (have_next) {
       next_worker = std::thread(process, std::cref(next_batch), &next_processed,
-                                next_seq);
+                                next_seq, assigner.LearnedSnapshot());
       next_seq += next_batch.size();
     }
     output.clear();
