@@ -11,7 +11,7 @@ namespace {
 // ones belong to words so common in the window that they tell stories
 // apart poorly, and would make lookups slow).
 constexpr size_t kMaxCandidates = 64;
-constexpr size_t kMaxPostingScan = 4096;
+constexpr size_t kMaxPostingScan = 256;
 constexpr uint64_t kExpiryInterval = 256;  // articles between expiry scans
 
 }  // namespace
@@ -102,9 +102,15 @@ std::optional<StoryMatch> StoryIndex::FindBest(
   for (const auto& [key, dot] : dots) {
     ranked.emplace_back(-dot / std::sqrt(stories_.at(key).norm2), key);
   }
-  std::sort(ranked.begin(), ranked.end());
-  if (skipped_a_posting && ranked.size() > kMaxCandidates)
+  // Only the leading candidates can win: the score never exceeds the
+  // cosine, and the first candidates are re-scored exactly below.
+  if (ranked.size() > kMaxCandidates) {
+    std::partial_sort(ranked.begin(), ranked.begin() + kMaxCandidates,
+                      ranked.end());
     ranked.resize(kMaxCandidates);
+  } else {
+    std::sort(ranked.begin(), ranked.end());
+  }
 
   std::optional<StoryMatch> best;
   for (const auto& [negative_cosine, key] : ranked) {
