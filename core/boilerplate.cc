@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/default_rules.h"
 #include "core/strings.h"
 #include "core/text_normalizer.h"
 
@@ -170,6 +171,12 @@ absl::StatusOr<BoilerplateStripper> BoilerplateStripper::FromFile(
         StrCat(path, ": ", std::string(stripper.status().message())));
   }
   return stripper;
+}
+
+absl::StatusOr<BoilerplateStripper> BoilerplateStripper::Load(
+    const std::string& path) {
+  if (path.empty()) return FromRules(DefaultBoilerplateRules());
+  return FromFile(path);
 }
 
 bool BoilerplateStripper::IsBoilerplateLine(std::string_view line) const {

@@ -52,6 +52,9 @@ class BoilerplateStripper {
   static absl::StatusOr<BoilerplateStripper> FromRules(
       std::string_view rules_text);
   static absl::StatusOr<BoilerplateStripper> FromFile(const std::string& path);
+  // The rules file at `path`, or the built-in rules (conf/boilerplate.rules
+  // as shipped) when `path` is empty: what `[boilerplate] rules` means.
+  static absl::StatusOr<BoilerplateStripper> Load(const std::string& path);
 
   BoilerplateStripper(BoilerplateStripper&&) noexcept;
   BoilerplateStripper& operator=(BoilerplateStripper&&) noexcept;

@@ -21,7 +21,6 @@
 #include "absl/strings/str_format.h"
 #include "core/boilerplate.h"
 #include "core/copy_detector.h"
-#include "core/default_rules.h"
 #include "core/pipeline.h"
 #include "core/strings.h"
 #include "core/term_prior.h"
@@ -338,9 +337,7 @@ absl::Status KafkaDaemon::StartEmbeddedBroker(int partitions) {
 
 absl::Status KafkaDaemon::SetUp(const DaemonOptions& options) {
   absl::StatusOr<BoilerplateStripper> stripper =
-      config_.rules_path.empty()
-          ? BoilerplateStripper::FromRules(DefaultBoilerplateRules())
-          : BoilerplateStripper::FromFile(config_.rules_path);
+      BoilerplateStripper::Load(config_.rules_path);
   if (!stripper.ok()) return stripper.status();
   stripper_ = std::make_unique<BoilerplateStripper>(std::move(*stripper));
   detector_ = std::make_unique<CopyDetector>(config_.copy);

@@ -16,7 +16,6 @@
 #include "core/article.h"
 #include "core/boilerplate.h"
 #include "core/copy_detector.h"
-#include "core/default_rules.h"
 #include "core/pipeline.h"
 #include "core/scoring.h"
 #include "core/story_index.h"
@@ -25,12 +24,6 @@
 
 namespace storyd {
 namespace {
-
-absl::StatusOr<BoilerplateStripper> LoadStripper(const StorydConfig& config) {
-  if (config.rules_path.empty())
-    return BoilerplateStripper::FromRules(DefaultBoilerplateRules());
-  return BoilerplateStripper::FromFile(config.rules_path);
-}
 
 // Input records read in batches; each batch is processed in parallel, then
 // assigned in order. Within a batch every article is inserted before it
@@ -122,7 +115,8 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
 
 int RunDedup(const StorydConfig& config, std::istream& in, std::ostream& out,
              std::ostream& log) {
-  absl::StatusOr<BoilerplateStripper> stripper = LoadStripper(config);
+  absl::StatusOr<BoilerplateStripper> stripper =
+      BoilerplateStripper::Load(config.rules_path);
   if (!stripper.ok()) {
     log << "storyd: " << stripper.status().message() << "\n";
     return kExitUsage;
@@ -216,7 +210,8 @@ int RunDedup(const StorydConfig& config, std::istream& in, std::ostream& out,
 
 int RunStrip(const StorydConfig& config, std::istream& in, std::ostream& out,
              std::ostream& log) {
-  absl::StatusOr<BoilerplateStripper> stripper = LoadStripper(config);
+  absl::StatusOr<BoilerplateStripper> stripper =
+      BoilerplateStripper::Load(config.rules_path);
   if (!stripper.ok()) {
     log << "storyd: " << stripper.status().message() << "\n";
     return kExitUsage;
@@ -262,7 +257,8 @@ int RunStrip(const StorydConfig& config, std::istream& in, std::ostream& out,
 int RunExplain(const StorydConfig& config, const std::string& path_a,
                const std::string& path_b, std::ostream& out,
                std::ostream& log) {
-  absl::StatusOr<BoilerplateStripper> stripper = LoadStripper(config);
+  absl::StatusOr<BoilerplateStripper> stripper =
+      BoilerplateStripper::Load(config.rules_path);
   if (!stripper.ok()) {
     log << "storyd: " << stripper.status().message() << "\n";
     return kExitUsage;
