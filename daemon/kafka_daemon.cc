@@ -660,7 +660,8 @@ void KafkaDaemon::NotifyWatchdog() {
 
 HttpResponse KafkaDaemon::Serve(const std::string& path) {
   if (path == "/metrics") {
-    metrics_.in_flight.store(in_flight_, std::memory_order_relaxed);
+    // The gauges are the main loop's to update: this runs on the HTTP
+    // thread and must not read the loop's own counters.
     return {200, "text/plain; version=0.0.4; charset=utf-8",
             metrics_.RenderPrometheus()};
   }
