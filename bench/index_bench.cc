@@ -14,6 +14,7 @@
 
 #include "benchmark/benchmark.h"
 #include "core/fingerprint_index.h"
+#include "core/ring_stamp.h"
 #include "core/shingle_window.h"
 
 namespace storyd {
@@ -21,14 +22,7 @@ namespace {
 
 constexpr int kDistance = 3;
 
-uint64_t Mix64(uint64_t x) {
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdULL;
-  x ^= x >> 33;
-  x *= 0xc4ceb9fe1a85ec53ULL;
-  x ^= x >> 33;
-  return x;
-}
+using ring::Mix64;
 
 uint64_t StoredFingerprint(uint64_t i) { return Mix64(i + 1); }
 

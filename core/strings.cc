@@ -28,14 +28,19 @@ std::string_view StripAsciiWhitespace(std::string_view text) {
   return text;
 }
 
+std::string AsciiLowercase(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = AsciiLower(c);
+  return out;
+}
+
 bool ContainsIgnoreCase(std::string_view haystack, std::string_view needle) {
-  auto lower = [](char c) {
-    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-  };
   if (needle.size() > haystack.size()) return false;
   for (size_t i = 0; i + needle.size() <= haystack.size(); ++i) {
     size_t j = 0;
-    while (j < needle.size() && lower(haystack[i + j]) == lower(needle[j])) ++j;
+    while (j < needle.size() &&
+           AsciiLower(haystack[i + j]) == AsciiLower(needle[j]))
+      ++j;
     if (j == needle.size()) return true;
   }
   return false;

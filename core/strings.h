@@ -64,6 +64,13 @@ inline bool EndsWith(std::string_view text, std::string_view suffix) {
   return text.ends_with(suffix);
 }
 
+inline char AsciiLower(char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+// `text` with ASCII letters lower-cased; other bytes unchanged.
+std::string AsciiLowercase(std::string_view text);
+
 // Case-insensitive (ASCII letters only) substring test.
 bool ContainsIgnoreCase(std::string_view haystack, std::string_view needle);
 

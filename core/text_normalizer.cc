@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <memory>
 
+#include "core/strings.h"
+
 namespace storyd {
 namespace {
 
@@ -277,13 +279,7 @@ std::string NormalizeForMatching(std::string_view text) {
   bool ascii = std::all_of(text.begin(), text.end(), [](char c) {
     return static_cast<unsigned char>(c) < 0x80;
   });
-  if (ascii) {
-    std::string out(text);
-    for (char& c : out) {
-      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    }
-    return out;
-  }
+  if (ascii) return AsciiLowercase(text);
   utf8proc_uint8_t* mapped = nullptr;
   utf8proc_ssize_t n = utf8proc_map(
       reinterpret_cast<const utf8proc_uint8_t*>(text.data()),
@@ -295,11 +291,7 @@ std::string NormalizeForMatching(std::string_view text) {
   if (n < 0) {
     // Only invalid UTF-8 fails; fall back to ASCII lower-casing of the
     // bytes so that matching still sees the text.
-    std::string out(text);
-    for (char& c : out) {
-      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    }
-    return out;
+    return AsciiLowercase(text);
   }
   return std::string(reinterpret_cast<const char*>(mapped),
                      static_cast<size_t>(n));

@@ -11,19 +11,13 @@
 #include <utility>
 #include <vector>
 
+#include "core/ring_stamp.h"
 #include "gtest/gtest.h"
 
 namespace storyd {
 namespace {
 
-uint64_t Mix64(uint64_t x) {
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdULL;
-  x ^= x >> 33;
-  x *= 0xc4ceb9fe1a85ec53ULL;
-  x ^= x >> 33;
-  return x;
-}
+using ring::Mix64;
 
 // Flips exactly `bits` distinct random bits of `base`.
 uint64_t FlipBits(uint64_t base, int bits, std::mt19937_64& rng) {
