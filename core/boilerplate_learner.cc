@@ -64,6 +64,7 @@ BoilerplateLearner::BoilerplateLearner(const LearnerConfig& config)
 
 void BoilerplateLearner::Observe(uint64_t copy_group,
                                  absl::Span<const uint64_t> line_hashes) {
+  if (!config_.enabled) return;
   ++observed_;
   for (uint64_t hash : line_hashes) {
     if (learned_.contains(hash)) continue;

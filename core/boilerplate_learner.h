@@ -66,7 +66,8 @@ class BoilerplateLearner {
   explicit BoilerplateLearner(const LearnerConfig& config);
 
   // Counts the short lines of one accepted article under its copy group
-  // (the sequence number of its original, or its own).
+  // (the sequence number of its original, or its own). Does nothing when
+  // learning is off.
   void Observe(uint64_t copy_group, absl::Span<const uint64_t> line_hashes);
 
   // The lines learned so far, as a snapshot to hand to the workers.

@@ -32,11 +32,11 @@ std::string_view StoryDecisionName(StoryDecision decision) {
 }
 
 std::vector<ArticleTerm> ArticleProcessor::StoryTerms(
-    const Article& article, const StrippedText& cleaned,
+    const Article& article, std::string_view normalized_body,
     std::vector<std::string>* texts) const {
   std::string title = NormalizeForMatching(FoldTypography(article.title));
-  return ExtractStoryTerms(title, NormalizeForMatching(cleaned.text),
-                           story_terms_, *prior_, texts);
+  return ExtractStoryTerms(title, normalized_body, story_terms_, *prior_,
+                           texts);
 }
 
 StrippedText ArticleProcessor::Clean(const Article& article,
@@ -44,9 +44,9 @@ StrippedText ArticleProcessor::Clean(const Article& article,
   return stripper_->Strip(FoldTypography(article.body), record_removed);
 }
 
-ArticleFeatures ArticleProcessor::Features(const StrippedText& cleaned) const {
-  return ComputeFeatures(NormalizeForMatching(cleaned.text),
-                         detector_->config().shingle_size);
+ArticleFeatures ArticleProcessor::Features(
+    std::string_view normalized_body) const {
+  return ComputeFeatures(normalized_body, detector_->config().shingle_size);
 }
 
 void ArticleProcessor::Process(ArticleParser* parser, uint64_t seq,
@@ -73,13 +73,10 @@ void ArticleProcessor::Process(ArticleParser* parser, uint64_t seq,
       RemoveLearnedLines(*learned, learner_.max_line_words, &normalized);
     }
   }
-  ArticleFeatures features =
-      ComputeFeatures(normalized, detector_->config().shingle_size);
+  ArticleFeatures features = Features(normalized);
   out->fingerprint = features.simhash;
   detector_->InsertAndFind(seq, features, &out->candidates);
-  out->story_terms = ExtractStoryTerms(
-      NormalizeForMatching(FoldTypography(out->article.title)), normalized,
-      story_terms_, *prior_);
+  out->story_terms = StoryTerms(out->article, normalized);
   out->article.body.clear();
   out->article.body.shrink_to_fit();
 }
@@ -140,8 +137,7 @@ Assigner::Assigner(size_t history, const StoryConfig& story,
     : history_(std::max<size_t>(history, 1)),
       resolver_(history),
       stories_(story),
-      learner_(learner),
-      learning_(learner.enabled) {}
+      learner_(learner) {}
 
 const Assigner::Remembered* Assigner::Recall(uint64_t seq) const {
   auto it = recent_.find(seq);
@@ -186,10 +182,8 @@ std::variant<Assignment, InputProblem> Assigner::Assign(
                                   : nullptr;
   // A copy's lines count under its original: only lines that recur across
   // different texts are boilerplate.
-  if (learning_) {
-    learner_.Observe(decision.original_seq.value_or(processed.seq),
-                     processed.short_lines);
-  }
+  learner_.Observe(decision.original_seq.value_or(processed.seq),
+                   processed.short_lines);
   uint64_t story = processed.seq;
   if (original != nullptr && matched != nullptr) {
     // A copy inherits its original's story without a second search, and

@@ -88,9 +88,11 @@ class ArticleProcessor {
 
   // The cleaning half of Process, for `storyd strip` and `explain`.
   StrippedText Clean(const Article& article, bool record_removed) const;
-  ArticleFeatures Features(const StrippedText& cleaned) const;
+  // Copy features of a normalized cleaned body (NormalizeForMatching).
+  ArticleFeatures Features(std::string_view normalized_body) const;
+  // Story terms of the title and a normalized cleaned body.
   std::vector<ArticleTerm> StoryTerms(
-      const Article& article, const StrippedText& cleaned,
+      const Article& article, std::string_view normalized_body,
       std::vector<std::string>* texts = nullptr) const;
 
  private:
@@ -156,7 +158,6 @@ class Assigner {
   CopyResolver resolver_;
   StoryIndex stories_;
   BoilerplateLearner learner_;
-  bool learning_ = true;
   // The last `history_` accepted articles, by sequence number, oldest first
   // in recent_order_; memory grows with what was seen, up to the bound.
   absl::flat_hash_map<uint64_t, Remembered> recent_;

@@ -21,6 +21,7 @@
 #include "core/story_index.h"
 #include "core/strings.h"
 #include "core/term_prior.h"
+#include "core/text_normalizer.h"
 
 namespace storyd {
 namespace {
@@ -289,8 +290,10 @@ int RunExplain(const StorydConfig& config, const std::string& path_a,
   }
   StrippedText cleaned_a = processor.Clean(articles[0], true);
   StrippedText cleaned_b = processor.Clean(articles[1], true);
-  ArticleFeatures features_a = processor.Features(cleaned_a);
-  ArticleFeatures features_b = processor.Features(cleaned_b);
+  const std::string normalized_a = NormalizeForMatching(cleaned_a.text);
+  const std::string normalized_b = NormalizeForMatching(cleaned_b.text);
+  ArticleFeatures features_a = processor.Features(normalized_a);
+  ArticleFeatures features_b = processor.Features(normalized_b);
   out << FeaturesLine("A", articles[0], cleaned_a, features_a);
   out << FeaturesLine("B", articles[1], cleaned_b, features_b);
   CopyCandidate comparison = detector.Compare(features_a, features_b);
@@ -316,9 +319,9 @@ int RunExplain(const StorydConfig& config, const std::string& path_a,
   // (prior document frequencies only).
   std::vector<std::string> texts_a, texts_b;
   std::vector<ArticleTerm> terms_a =
-      processor.StoryTerms(articles[0], cleaned_a, &texts_a);
+      processor.StoryTerms(articles[0], normalized_a, &texts_a);
   std::vector<ArticleTerm> terms_b =
-      processor.StoryTerms(articles[1], cleaned_b, &texts_b);
+      processor.StoryTerms(articles[1], normalized_b, &texts_b);
   StoryIndex fresh(config.story);
   TermVector vector_a = fresh.Weigh(terms_a), vector_b = fresh.Weigh(terms_b);
   absl::flat_hash_map<uint64_t, std::string> text_of;
