@@ -28,10 +28,7 @@ cleanup() {
 }
 trap cleanup EXIT
 "$root/deploy/build.sh" storyd kafka_relay >/dev/null
-command -v gnuplot >/dev/null || {
-  sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q gnuplot-nox >/dev/null
-}
+"$root/deploy/setup.sh" gnuplot-nox
 brokers=$("$root/tests/kafka/broker.sh" start "$broker_dir")
 run="b$RANDOM$RANDOM"
 topic() { "$root/tests/kafka/broker.sh" create-topic "$broker_dir" "$run-$1" "$2" >/dev/null; }

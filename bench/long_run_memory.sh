@@ -13,10 +13,7 @@ mkdir -p "$out_dir"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 "$root/deploy/build.sh" storyd >/dev/null
-command -v gnuplot >/dev/null || {
-  sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q gnuplot-nox >/dev/null
-}
+"$root/deploy/setup.sh" gnuplot-nox bc
 python3 - "$articles" "$root/tests/data" > "$work/stream.jsonl" <<'PY'
 import json, random, re, sys
 n, data = int(sys.argv[1]), sys.argv[2]

@@ -10,10 +10,7 @@ mkdir -p "$out_dir"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 "$root/deploy/build.sh" storyd >/dev/null
-command -v gnuplot >/dev/null || {
-  sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q gnuplot-nox >/dev/null
-}
+"$root/deploy/setup.sh" gnuplot-nox
 python3 - "$root/tests/data" > "$work/input.jsonl" <<'PY'
 import json, sys
 for c in range(10):

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs every Debian package storyd needs to build, test and benchmark.
+# Installs every Debian package storyd needs to build, test and benchmark,
+# plus any packages named as arguments (the bench scripts add their tools).
 # Safe to run any number of times: it installs only what is missing.
 set -euo pipefail
 
@@ -8,6 +9,7 @@ packages=(
   libsimdjson-dev libutf8proc-dev libtomlplusplus-dev libcli11-dev libre2-dev
   libxxhash-dev libabsl-dev librdkafka-dev libsystemd-dev
   libgtest-dev libgmock-dev libbenchmark-dev python3 systemd maven openjdk-17-jre-headless curl
+  "$@"
 )
 
 missing=()
