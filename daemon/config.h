@@ -22,6 +22,10 @@ struct KafkaConfig {
   size_t max_in_flight = 20000;  // records between consume and commit
   int commit_interval_ms =
       1000;  // how often acknowledged offsets are committed
+  // Records are taken from the partitions in timestamp order, waiting at
+  // most this long for a partition that has nothing fetched (0 = in fetch
+  // order), like Kafka Streams' max.task.idle.ms.
+  int reorder_ms = 200;
   std::map<std::string, std::string> common, consumer, producer;
 };
 

@@ -167,6 +167,11 @@ class KafkaDaemon {
       : config_(config), out_(out), log_(log) {}
   ~KafkaDaemon() {
     // Clients first, then the mock cluster, then the handle it lives in.
+    // Buffered records belong to the consumer (empty after a clean drain).
+    for (auto& [partition, queue] : reorder_) {
+      for (Buffered& buffered : queue)
+        rd_kafka_message_destroy(buffered.message);
+    }
     pool_.reset();
     consumer_.reset();
     producer_.reset();
@@ -184,6 +189,14 @@ class KafkaDaemon {
   absl::Status StartEmbeddedBroker(int partitions);
   absl::StatusOr<KafkaHandle> CreateClient(rd_kafka_type_t type);
   void ConsumeLoop();
+  // Holds a consumed record until ReleaseInOrder hands it on (takes it).
+  void Buffer(rd_kafka_message_t* message);
+  // Submits buffered records in timestamp order across partitions, each
+  // partition's own order kept: the head with the smallest timestamp goes
+  // first once every assigned partition has a record waiting, once the
+  // oldest has waited kafka.reorder_ms, or once the buffer is full; `all`
+  // releases everything.
+  void ReleaseInOrder(bool all);
   void Submit(rd_kafka_message_t* message);
   // Runs the ordered stage for every result that is ready, in order.
   void EmitReady(std::chrono::milliseconds wait);
@@ -240,6 +253,12 @@ class KafkaDaemon {
       jobs_;  // by seq, until emitted
   std::map<int32_t, PartitionTrack> partitions_;
   std::vector<int32_t> assigned_;
+  struct Buffered {
+    rd_kafka_message_t* message;
+    Clock::time_point arrived;
+  };
+  std::map<int32_t, std::deque<Buffered>> reorder_;  // by partition
+  size_t buffered_ = 0;
   int64_t in_flight_ = 0;  // consumed, not yet acknowledged
   bool paused_ = false;
   Clock::time_point last_commit_ = Clock::now();
@@ -556,10 +575,53 @@ void KafkaDaemon::Commit(bool synchronous) {
   metrics_.commits.fetch_add(1, std::memory_order_relaxed);
 }
 
+void KafkaDaemon::Buffer(rd_kafka_message_t* message) {
+  reorder_[message->partition].push_back({message, Clock::now()});
+  ++buffered_;
+}
+
+void KafkaDaemon::ReleaseInOrder(bool all) {
+  constexpr size_t kMaxBuffered = 2048;
+  const auto window = std::chrono::milliseconds(config_.kafka.reorder_ms);
+  while (buffered_ > 0) {
+    std::deque<Buffered>* first = nullptr;
+    int64_t first_timestamp = 0;
+    Clock::time_point oldest = Clock::time_point::max();
+    bool every_partition_waiting = !assigned_.empty();
+    for (int32_t partition : assigned_) {
+      auto it = reorder_.find(partition);
+      if (it == reorder_.end() || it->second.empty())
+        every_partition_waiting = false;
+    }
+    for (auto& [partition, queue] : reorder_) {
+      if (queue.empty()) continue;
+      rd_kafka_timestamp_type_t type;
+      int64_t timestamp =
+          rd_kafka_message_timestamp(queue.front().message, &type);
+      // Ties go to the lower partition (the map is ordered).
+      if (first == nullptr || timestamp < first_timestamp) {
+        first = &queue;
+        first_timestamp = timestamp;
+      }
+      oldest = std::min(oldest, queue.front().arrived);
+    }
+    const bool due = all || window.count() == 0 || every_partition_waiting ||
+                     buffered_ >= kMaxBuffered ||
+                     Clock::now() - oldest >= window;
+    if (!due) return;
+    rd_kafka_message_t* message = first->front().message;
+    first->pop_front();
+    --buffered_;
+    Submit(message);
+    rd_kafka_message_destroy(message);
+  }
+}
+
 void KafkaDaemon::Drain() {
   // Every consumed record is processed, produced and acknowledged, then the
   // offsets are committed. Bounded only by the broker: records are never
   // given up on.
+  ReleaseInOrder(/*all=*/true);
   auto last_report = Clock::now();
   while (in_flight_ > 0) {
     EmitReady(std::chrono::milliseconds(20));
@@ -676,17 +738,20 @@ HttpResponse KafkaDaemon::Serve(const std::string& path) {
 void KafkaDaemon::ConsumeLoop() {
   sd_notify(0, "READY=1\nSTATUS=consuming");
   while (!stop_requested_.load()) {
-    rd_kafka_message_t* message =
-        rd_kafka_consumer_poll(consumer_.get(), in_flight_ > 0 ? 5 : 100);
+    rd_kafka_message_t* message = rd_kafka_consumer_poll(
+        consumer_.get(), in_flight_ > 0 || buffered_ > 0 ? 5 : 100);
     if (message != nullptr) {
       if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        Submit(message);
-      } else if (message->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-        log_ << "storyd: consumer: " << rd_kafka_message_errstr(message)
-             << std::endl;
+        Buffer(message);
+      } else {
+        if (message->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+          log_ << "storyd: consumer: " << rd_kafka_message_errstr(message)
+               << std::endl;
+        }
+        rd_kafka_message_destroy(message);
       }
-      rd_kafka_message_destroy(message);
     }
+    ReleaseInOrder(/*all=*/false);
     EmitReady(std::chrono::milliseconds(0));
     rd_kafka_poll(producer_.get(), 0);
     UpdateBackpressure();

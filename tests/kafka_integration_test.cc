@@ -167,12 +167,23 @@ class KafkaIntegrationTest : public ::testing::Test {
     rd_kafka_t* producer =
         rd_kafka_new(RD_KAFKA_PRODUCER, conf, error, sizeof(error));
     ASSERT_NE(producer, nullptr) << error;
+    // Each record is one millisecond newer than the one before, in file
+    // order, as records of a real stream are: producing them all within a
+    // few milliseconds would leave their order across partitions undefined.
+    const int64_t first_timestamp =
+        std::chrono::duration_cast<std::chrono::milliseconds>(
+            std::chrono::system_clock::now().time_since_epoch())
+            .count() -
+        static_cast<int64_t>(records.size());
+    int64_t timestamp = first_timestamp;
     for (const auto& [key, value] : records) {
+      ++timestamp;
       while (true) {
         rd_kafka_resp_err_t err = rd_kafka_producev(
             producer, RD_KAFKA_V_TOPIC(topic.c_str()),
             RD_KAFKA_V_KEY(key.empty() ? nullptr : key.data(), key.size()),
             RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+            RD_KAFKA_V_TIMESTAMP(timestamp),
             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
         if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
         ASSERT_EQ(err, RD_KAFKA_RESP_ERR__QUEUE_FULL) << rd_kafka_err2str(err);
