@@ -36,27 +36,38 @@ bool CopyDetector::Accept(const ShingleMatch& match, size_t query_size) const {
 void CopyDetector::InsertAndFind(uint64_t seq, const ArticleFeatures& features,
                                  std::vector<CopyCandidate>* out) {
   // Insert first, then look up: see the header for why this order makes
-  // concurrent copies agree. The set goes in before the fingerprint, so a
-  // reader that sees the fingerprint (acquire) also sees the set and
-  // confirms by containment; the other order let a racing reader fall back
-  // to the SimHash alone and made the output depend on timing.
-  if (!features.shingles.empty()) window_.Insert(seq, features.shingles);
-  fingerprints_.Insert(features.simhash, seq);
+  // concurrent copies agree.
+  Insert(seq, features.simhash, features.shingles);
+  Find(seq, features.simhash, features.shingles, out);
+}
 
+void CopyDetector::Insert(uint64_t seq, uint64_t fingerprint,
+                          absl::Span<const uint32_t> shingles) {
+  // The set goes in before the fingerprint, so a reader that sees the
+  // fingerprint (acquire) also sees the set and confirms by containment;
+  // the other order let a racing reader fall back to the SimHash alone and
+  // made the output depend on timing.
+  if (!shingles.empty()) window_.Insert(seq, shingles);
+  fingerprints_.Insert(fingerprint, seq);
+}
+
+void CopyDetector::Find(uint64_t seq, uint64_t fingerprint,
+                        absl::Span<const uint32_t> shingles,
+                        std::vector<CopyCandidate>* out) const {
   size_t first = out->size();
   std::vector<ShingleMatch> shingle_matches;
-  if (!features.shingles.empty()) {
-    window_.Lookup(features.shingles, config_.min_containment,
-                   config_.max_candidates, &shingle_matches);
+  if (!shingles.empty()) {
+    window_.Lookup(shingles, config_.min_containment, config_.max_candidates,
+                   &shingle_matches);
   }
   for (const ShingleMatch& match : shingle_matches) {
-    if (match.seq == seq || !Accept(match, features.shingles.size())) continue;
+    if (match.seq == seq || !Accept(match, shingles.size())) continue;
     out->push_back(
         {match.seq, match.containment, -1, CopyMethod::kContainment});
   }
 
   std::vector<FingerprintMatch> fingerprint_matches;
-  fingerprints_.Lookup(features.simhash, &fingerprint_matches);
+  fingerprints_.Lookup(fingerprint, &fingerprint_matches);
   for (const FingerprintMatch& match : fingerprint_matches) {
     if (match.seq == seq) continue;
     auto known = std::find_if(
@@ -69,11 +80,10 @@ void CopyDetector::InsertAndFind(uint64_t seq, const ArticleFeatures& features,
     // Confirm by containment while the candidate's set is in the window;
     // past the window the fingerprint alone decides.
     std::optional<ShingleMatch> confirmed =
-        features.shingles.empty()
-            ? std::nullopt
-            : window_.Containment(features.shingles, match.seq);
+        shingles.empty() ? std::nullopt
+                         : window_.Containment(shingles, match.seq);
     if (confirmed.has_value()) {
-      if (Accept(*confirmed, features.shingles.size())) {
+      if (Accept(*confirmed, shingles.size())) {
         out->push_back({match.seq, confirmed->containment, match.distance,
                         CopyMethod::kContainment});
       }
@@ -126,6 +136,16 @@ void CopyResolver::Reject(uint64_t seq, absl::Span<const CopyCandidate> found) {
   RecordLaterMatches(seq, found);
   found_by_earlier_.erase(seq);
   SlotOf(seq) = {seq + 1, kRejected, 0};
+}
+
+void CopyResolver::Restore(uint64_t seq, std::optional<uint64_t> original_seq,
+                           uint64_t fingerprint) {
+  // Matches later articles found against this one do not change a decision
+  // that was made elsewhere; they are dropped.
+  found_by_earlier_.erase(seq);
+  uint64_t root = seq;
+  if (original_seq.has_value()) root = RootOf(*original_seq).value_or(seq);
+  SlotOf(seq) = {seq + 1, root, fingerprint};
 }
 
 CopyDecision CopyResolver::Resolve(uint64_t seq, uint64_t fingerprint,

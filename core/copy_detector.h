@@ -72,6 +72,14 @@ class CopyDetector {
   // the copy test against it.
   void InsertAndFind(uint64_t seq, const ArticleFeatures& features,
                      std::vector<CopyCandidate>* out);
+  // The two halves of InsertAndFind, for articles decided elsewhere (the
+  // changelog): index one, or search for one without indexing it.
+  // `shingles` may be empty (the fingerprint alone).
+  void Insert(uint64_t seq, uint64_t fingerprint,
+              absl::Span<const uint32_t> shingles);
+  void Find(uint64_t seq, uint64_t fingerprint,
+            absl::Span<const uint32_t> shingles,
+            std::vector<CopyCandidate>* out) const;
 
   // The copy test for two feature sets (used by `explain` and tests).
   CopyCandidate Compare(const ArticleFeatures& a,
@@ -112,6 +120,11 @@ class CopyResolver {
   // Marks `seq` as rejected input: it is never an original or a match.
   // REQUIRES: in the same seq order as Resolve.
   void Reject(uint64_t seq, absl::Span<const CopyCandidate> found);
+
+  // Records article `seq` as decided elsewhere: a copy of `original_seq`
+  // (its group's root), or an original. REQUIRES: in the same seq order.
+  void Restore(uint64_t seq, std::optional<uint64_t> original_seq,
+               uint64_t fingerprint);
 
  private:
   // All zero = empty, so the ring can sit on untouched zero pages.

@@ -3,6 +3,7 @@
 #include <xxhash.h>
 
 #include "absl/strings/str_format.h"
+#include "core/state_record.h"
 #include "core/strings.h"
 #include "core/text_normalizer.h"
 
@@ -77,6 +78,8 @@ void ArticleProcessor::Process(ArticleParser* parser, uint64_t seq,
   out->fingerprint = features.simhash;
   detector_->InsertAndFind(seq, features, &out->candidates);
   out->story_terms = StoryTerms(out->article, normalized);
+  out->shingles.clear();
+  if (keep_shingles_) out->shingles = std::move(features.shingles);
   out->article.body.clear();
   out->article.body.shrink_to_fit();
 }
@@ -150,19 +153,166 @@ void Assigner::Remember(uint64_t seq, Remembered remembered) {
   if (recent_order_.size() > history_) {
     auto oldest = recent_.find(recent_order_.front());
     seen_ids_.erase(oldest->second.id);
+    if (oldest->second.own) forgotten_.push_back(oldest->second.id);
     recent_.erase(oldest);
     recent_order_.pop_front();
   }
 }
 
+const std::string& Assigner::MergedCanonical(
+    const std::string& canonical_id) const {
+  // Merges point at an earlier story, so chains end; the bound guards
+  // against a changelog that says otherwise.
+  const std::string* current = &canonical_id;
+  for (int hop = 0; hop < 64; ++hop) {
+    auto it = merged_into_.find(*current);
+    if (it == merged_into_.end()) break;
+    current = &it->second;
+  }
+  return *current;
+}
+
+std::optional<uint64_t> Assigner::SeqOf(std::string_view id) const {
+  auto it = seen_ids_.find(std::string(id));
+  if (it == seen_ids_.end()) return std::nullopt;
+  return it->second;
+}
+
+void Assigner::Skip(const ProcessedArticle& processed) {
+  resolver_.Reject(processed.seq, processed.candidates);
+}
+
+bool Assigner::ApplyArticle(uint64_t seq, const ArticleRecord& record,
+                            bool own) {
+  const Assignment& a = record.assignment;
+  if (!seen_ids_.try_emplace(a.id, seq).second) return false;
+  std::optional<uint64_t> original_seq;
+  const Remembered* original = nullptr;
+  if (a.dup_of.has_value()) {
+    original_seq = SeqOf(*a.dup_of);
+    if (original_seq.has_value()) original = Recall(*original_seq);
+  }
+  resolver_.Restore(seq, original_seq, a.fingerprint);
+  uint64_t story = seq;
+  if (a.decision == StoryDecision::kCopy) {
+    if (original != nullptr) {
+      story = original->story;
+    } else {
+      story = stories_.KeyOf(a.canonical_id).value_or(seq);
+    }
+  } else {
+    std::optional<uint64_t> active = stories_.KeyOf(a.canonical_id);
+    if (active.has_value()) {
+      story = *active;
+      stories_.AddToStory(story, record.vector, record.published_unix_sec);
+    } else {
+      // Its story expired here, or its first article is not in the
+      // changelog any more: start it again under its own canonical id, so
+      // its story id stays the same.
+      stories_.StartStory(seq, a.canonical_id, record.vector,
+                          record.published_unix_sec);
+    }
+    std::vector<ArticleTerm> terms;
+    terms.reserve(record.vector.size());
+    for (const auto& [term, weight] : record.vector)
+      terms.push_back({term, 1.0f, 0.0f});
+    stories_.Observe(terms, record.published_unix_sec);
+  }
+  Remember(seq, {a.id, a.canonical_id, story, record.timestamp_ms, own});
+  return true;
+}
+
+std::optional<MergeRecord> Assigner::FindSplit(
+    const ArticleRecord& record, absl::Span<const CopyCandidate> copies) const {
+  const Assignment& a = record.assignment;
+  if (a.decision == StoryDecision::kCopy) return std::nullopt;
+  const std::string& remote = MergedCanonical(a.canonical_id);
+  MergeRecord merge;
+  const Remembered* local = nullptr;  // an article of the other story
+  // A copy of one of ours is the strongest sign; the best one decides. The
+  // article is no copy where it was decided, so any copy of ours is in
+  // another copy group: a copy-only merge when the story is the same.
+  // Only this instance's own decisions are second-guessed here: the other
+  // instance's articles among themselves are its business.
+  for (const CopyCandidate& candidate : copies) {
+    const Remembered* remembered = Recall(candidate.seq);
+    if (remembered == nullptr || !remembered->own) continue;
+    if (local == nullptr || candidate.score > merge.score) {
+      local = remembered;
+      merge.reason = MergeReason::kCopy;
+      merge.match_id = remembered->id;
+      merge.score = candidate.score;
+    }
+  }
+  if (local == nullptr && a.decision == StoryDecision::kNew &&
+      !record.vector.empty()) {
+    std::optional<StoryMatch> match =
+        stories_.FindBest(record.vector, record.published_unix_sec);
+    if (match.has_value() && stories_.Joins(*match)) {
+      const Remembered* first = Recall(match->story);
+      const std::string* first_id = stories_.FirstIdOf(match->story);
+      if (first != nullptr && first->own && first_id != nullptr &&
+          MergedCanonical(*first_id) != remote) {
+        local = first;
+        merge.reason = MergeReason::kSameStory;
+        merge.match_id = first->id;
+        merge.score = match->score;
+      }
+    }
+  }
+  if (local == nullptr) return std::nullopt;
+  // The other story's first article decides its age.
+  const std::string& other = MergedCanonical(local->canonical_id);
+  int64_t other_timestamp = local->timestamp_ms;
+  if (std::optional<uint64_t> seq = SeqOf(other); seq.has_value()) {
+    if (const Remembered* first = Recall(*seq)) {
+      other_timestamp = first->timestamp_ms;
+    }
+  }
+  int64_t remote_timestamp = record.timestamp_ms;
+  if (std::optional<uint64_t> seq = SeqOf(remote); seq.has_value()) {
+    if (const Remembered* first = Recall(*seq)) {
+      remote_timestamp = first->timestamp_ms;
+    }
+  }
+  const bool remote_earlier =
+      std::pair(remote_timestamp, std::string_view(remote)) <
+      std::pair(other_timestamp, std::string_view(other));
+  if (remote == other || a.decision == StoryDecision::kSameStory) {
+    // Only the copy groups were split. An article that joined a story
+    // elsewhere keeps it: merging two whole stories over one article that
+    // chose another would join what the single-instance order keeps apart.
+    merge.canonical_id = merge.into_canonical_id = remote;
+    merge.article_id = a.id;
+  } else if (remote_earlier) {
+    merge.canonical_id = other;
+    merge.into_canonical_id = remote;
+    merge.article_id = merge.match_id;
+    merge.match_id = a.id;
+  } else {
+    merge.canonical_id = remote;
+    merge.into_canonical_id = other;
+    merge.article_id = a.id;
+  }
+  return merge;
+}
+
+void Assigner::ApplyMerge(const MergeRecord& merge) {
+  if (merge.canonical_id == merge.into_canonical_id ||
+      MergedCanonical(merge.into_canonical_id) == merge.canonical_id) {
+    return;  // already one story, or it would make a cycle
+  }
+  merged_into_[merge.canonical_id] = merge.into_canonical_id;
+}
+
 std::variant<Assignment, InputProblem> Assigner::Assign(
-    const ProcessedArticle& processed) {
+    const ProcessedArticle& processed, TermVector* story_vector) {
   if (processed.problem.has_value()) {
     resolver_.Reject(processed.seq, processed.candidates);
     return *processed.problem;
   }
   const Article& article = processed.article;
-  if (!seen_ids_.insert(article.id).second) {
+  if (!seen_ids_.try_emplace(article.id, processed.seq).second) {
     resolver_.Reject(processed.seq, processed.candidates);
     return InputProblem{InputError::kDuplicateId,
                         StrCat("id '", article.id, "' was already processed")};
@@ -216,9 +366,12 @@ std::variant<Assignment, InputProblem> Assigner::Assign(
                           article.published_unix_sec);
     }
     stories_.Observe(processed.story_terms, article.published_unix_sec);
+    if (story_vector != nullptr) *story_vector = std::move(vector);
   }
+  assignment.canonical_id = MergedCanonical(assignment.canonical_id);
   assignment.story_id = StoryIdFor(assignment.canonical_id);
-  Remember(processed.seq, {assignment.id, assignment.canonical_id, story});
+  Remember(processed.seq, {assignment.id, assignment.canonical_id, story,
+                           processed.timestamp_ms, true});
   return assignment;
 }
 

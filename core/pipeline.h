@@ -71,6 +71,10 @@ struct ProcessedArticle {
   std::vector<CopyCandidate> candidates;
   std::vector<ArticleTerm> story_terms;
   std::vector<uint64_t> short_lines;  // for the boilerplate learner
+  // The shingle set, kept only when the processor is asked to (for the
+  // changelog).
+  std::vector<uint32_t> shingles;
+  int64_t timestamp_ms = 0;  // the input record's timestamp (daemon)
 };
 
 // Runs the parallel stage.
@@ -88,6 +92,9 @@ class ArticleProcessor {
 
   // The cleaning half of Process, for `storyd strip` and `explain`.
   StrippedText Clean(const Article& article, bool record_removed) const;
+  // Keep each article's shingle set in ProcessedArticle::shingles. Set
+  // before any Process call.
+  void set_keep_shingles(bool keep) { keep_shingles_ = keep; }
   // Copy features of a normalized cleaned body (NormalizeForMatching).
   ArticleFeatures Features(std::string_view normalized_body) const;
   // Story terms of the title and a normalized cleaned body.
@@ -101,6 +108,7 @@ class ArticleProcessor {
   const TermPrior* prior_;
   StoryTermConfig story_terms_;
   LearnerConfig learner_;
+  bool keep_shingles_ = false;
 };
 
 enum class StoryDecision { kNew, kCopy, kSameStory };
@@ -128,6 +136,9 @@ std::string StoryIdFor(std::string_view canonical_id);
 // The output record as one line of JSON (no trailing newline).
 std::string FormatAssignmentJson(const Assignment& assignment);
 
+struct ArticleRecord;
+struct MergeRecord;
+
 // Runs the ordered stage.
 class Assigner {
  public:
@@ -136,9 +147,46 @@ class Assigner {
            const LearnerConfig& learner = LearnerConfig{});
 
   // Returns the assignment, or the problem when the record is rejected
-  // (bad input, or an id already seen). REQUIRES: increasing seq order.
+  // (bad input, or an id already seen). `story_vector` (may be null)
+  // receives the article's story vector when it is no copy, for the
+  // changelog. REQUIRES: increasing seq order across Assign, Skip and
+  // ApplyArticle.
   std::variant<Assignment, InputProblem> Assign(
-      const ProcessedArticle& processed);
+      const ProcessedArticle& processed, TermVector* story_vector = nullptr);
+
+  // Passes over a record without deciding it: its decision is already in
+  // the state (a replayed input record). Keeps the sequence order.
+  void Skip(const ProcessedArticle& processed);
+
+  // Applies an article decided by an earlier run of this instance (restore)
+  // or by another instance (the changelog). Its copy and story decision
+  // stand as recorded. `own`: this instance wrote it, so this instance
+  // tombstones it once it is forgotten (TakeForgotten). Returns false, and
+  // changes nothing, when the id is already known.
+  bool ApplyArticle(uint64_t seq, const ArticleRecord& record, bool own);
+
+  // For an article another instance decided as no copy: the merge with
+  // what this instance decided, when that differs: it is a copy of one of
+  // this instance's articles (reason copy; a copy-only merge, with the
+  // same story on both sides, unless the article started its story), or
+  // it started a story that matches one of this instance's stories
+  // (reason same_story). `copies` are its matches in
+  // this instance's copy index. The story whose first article is earlier
+  // (input timestamp, then id) wins, so every instance that sees the split
+  // decides it alike.
+  std::optional<MergeRecord> FindSplit(
+      const ArticleRecord& record,
+      absl::Span<const CopyCandidate> copies) const;
+
+  // From now on, the merged story's articles get the winner's story id.
+  void ApplyMerge(const MergeRecord& merge);
+
+  // The sequence number of a remembered article.
+  std::optional<uint64_t> SeqOf(std::string_view id) const;
+
+  // Ids of this instance's articles that left the history since the last
+  // call (their changelog records can be tombstoned).
+  std::vector<std::string> TakeForgotten() { return std::move(forgotten_); }
 
   // The boilerplate lines learned so far (see core/boilerplate_learner.h).
   std::shared_ptr<const LearnedBoilerplate> LearnedSnapshot() {
@@ -150,7 +198,11 @@ class Assigner {
     std::string id;
     std::string canonical_id;
     uint64_t story = 0;  // key of its story in the story index
+    int64_t timestamp_ms = 0;
+    bool own = true;
   };
+  // The story an id now belongs to, after merges.
+  const std::string& MergedCanonical(const std::string& canonical_id) const;
   const Remembered* Recall(uint64_t seq) const;
   void Remember(uint64_t seq, Remembered remembered);
 
@@ -162,8 +214,12 @@ class Assigner {
   // in recent_order_; memory grows with what was seen, up to the bound.
   absl::flat_hash_map<uint64_t, Remembered> recent_;
   std::deque<uint64_t> recent_order_;
-  // Ids of those articles: a duplicate id is caught within that horizon.
-  absl::flat_hash_set<std::string> seen_ids_;
+  // Ids of those articles and their seq: a duplicate id is caught within
+  // that horizon.
+  absl::flat_hash_map<std::string, uint64_t> seen_ids_;
+  std::vector<std::string> forgotten_;
+  // Merged stories: canonical id -> the canonical id it was merged into.
+  absl::flat_hash_map<std::string, std::string> merged_into_;
 };
 
 }  // namespace storyd

@@ -158,6 +158,7 @@ void StoryIndex::StartStory(uint64_t first_seq, std::string first_id,
                             std::optional<int64_t> unix_seconds) {
   Story& story = stories_[first_seq];
   story = Story{};
+  key_by_first_id_[first_id] = first_seq;
   story.first_id = std::move(first_id);
   Add(&story, first_seq, vector, unix_seconds);
 }
@@ -166,6 +167,12 @@ void StoryIndex::AddToStory(uint64_t key, const TermVector& vector,
                             std::optional<int64_t> unix_seconds) {
   auto it = stories_.find(key);
   if (it != stories_.end()) Add(&it->second, key, vector, unix_seconds);
+}
+
+std::optional<uint64_t> StoryIndex::KeyOf(const std::string& first_id) const {
+  auto it = key_by_first_id_.find(first_id);
+  if (it == key_by_first_id_.end()) return std::nullopt;
+  return it->second;
 }
 
 const std::string* StoryIndex::FirstIdOf(uint64_t key) const {
@@ -265,7 +272,13 @@ void StoryIndex::ExpireStories() {
       centroid_terms += story.centroid.size();
     }
   }
-  for (uint64_t key : expired) stories_.erase(key);
+  for (uint64_t key : expired) {
+    auto it = stories_.find(key);
+    auto by_id = key_by_first_id_.find(it->second.first_id);
+    if (by_id != key_by_first_id_.end() && by_id->second == key)
+      key_by_first_id_.erase(by_id);
+    stories_.erase(it);
+  }
   if (posting_entries_ > 2 * centroid_terms + 4096) {
     // Rebuild the postings from the live centroids, in key order so that
     // posting lists come out the same on every run.

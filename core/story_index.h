@@ -92,6 +92,8 @@ class StoryIndex {
 
   // The first article id of an active story (nullptr once expired).
   const std::string* FirstIdOf(uint64_t story) const;
+  // The key of the active story whose first article is `first_id`.
+  std::optional<uint64_t> KeyOf(const std::string& first_id) const;
 
   // Learns an article's terms into the stream document frequencies, moves
   // the clocks and expires inactive stories. Call once per distinct article.
@@ -119,6 +121,7 @@ class StoryIndex {
 
   StoryConfig config_;
   absl::flat_hash_map<uint64_t, Story> stories_;
+  absl::flat_hash_map<std::string, uint64_t> key_by_first_id_;
   absl::flat_hash_map<uint64_t, std::vector<uint64_t>>
       postings_;  // term -> stories
   size_t posting_entries_ = 0;

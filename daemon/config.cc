@@ -101,23 +101,35 @@ absl::Status ReadKafka(const toml::table& table, KafkaConfig* kafka) {
   // storyd's own keys; any other key is a librdkafka property for both
   // clients, and the consumer/producer sub-tables for one of them.
   static const absl::flat_hash_set<std::string_view> kOwn = {
-      "input_topic", "output_topic",  "dead_letter_topic",
-      "group_id",    "max_in_flight", "commit_interval_ms",
-      "reorder_ms",  "consumer",      "producer"};
+      "input_topic",     "output_topic",  "dead_letter_topic",
+      "group_id",        "max_in_flight", "commit_interval_ms",
+      "reorder_ms",      "consumer",      "producer",
+      "changelog_topic", "exactly_once",  "instance_id"};
   absl::Status status;
-  for (const char* key :
-       {"input_topic", "output_topic", "dead_letter_topic", "group_id"}) {
-    std::string* target =
-        std::string_view(key) == "input_topic"    ? &kafka->input_topic
-        : std::string_view(key) == "output_topic" ? &kafka->output_topic
-        : std::string_view(key) == "group_id"     ? &kafka->group_id
-                                                  : &kafka->dead_letter_topic;
+  for (const char* key : {"input_topic", "output_topic", "dead_letter_topic",
+                          "group_id", "changelog_topic"}) {
+    std::string_view name = key;
+    std::string* target = name == "input_topic"    ? &kafka->input_topic
+                          : name == "output_topic" ? &kafka->output_topic
+                          : name == "group_id"     ? &kafka->group_id
+                          : name == "changelog_topic"
+                              ? &kafka->changelog_topic
+                              : &kafka->dead_letter_topic;
     status = ReadString(table, "kafka", key, target);
     if (!status.ok()) return status;
     if (target->empty()) {
       return absl::InvalidArgumentError(
           StrCat("config key 'kafka.", key, "' must not be empty"));
     }
+  }
+  status = ReadString(table, "kafka", "instance_id", &kafka->instance_id);
+  if (!status.ok()) return status;
+  if (const toml::node* node = table.get("exactly_once")) {
+    if (!node->is_boolean()) {
+      return absl::InvalidArgumentError(
+          "config key 'kafka.exactly_once' must be true or false");
+    }
+    kafka->exactly_once = *node->value<bool>();
   }
   status = ReadInteger(table, "kafka", "max_in_flight", 1, int64_t{1} << 24,
                        &kafka->max_in_flight);

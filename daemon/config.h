@@ -19,9 +19,19 @@ struct KafkaConfig {
   std::string output_topic = "article-stories";
   std::string dead_letter_topic = "articles.dlq";
   std::string group_id = "storyd";
+  // The compacted topic of index changes (core/state_record.h) that every
+  // instance of the group writes and reads.
+  std::string changelog_topic = "storyd-changelog";
+  // Transactions: outputs, dead letters, changelog records and input
+  // offsets commit together. false = at least once.
+  bool exactly_once = true;
+  // This instance's name in the group (empty = the host name); it makes the
+  // transactional.id, so it must be unique among running instances and the
+  // same across restarts of one.
+  std::string instance_id;
   size_t max_in_flight = 20000;  // records between consume and commit
-  int commit_interval_ms =
-      1000;  // how often acknowledged offsets are committed
+  // How often a transaction (or, at least once, an offset commit) closes.
+  int commit_interval_ms = 100;
   // Records are taken from the partitions in timestamp order, waiting at
   // most this long for a partition that has nothing fetched (0 = in fetch
   // order), like Kafka Streams' max.task.idle.ms.

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <simdjson.h>
 #include <systemd/sd-daemon.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -22,8 +23,10 @@
 #include "core/boilerplate.h"
 #include "core/copy_detector.h"
 #include "core/pipeline.h"
+#include "core/state_record.h"
 #include "core/strings.h"
 #include "core/term_prior.h"
+#include "daemon/changelog.h"
 #include "daemon/http_server.h"
 #include "daemon/metrics.h"
 
@@ -45,34 +48,48 @@ struct PartitionListDeleter {
 using PartitionList =
     std::unique_ptr<rd_kafka_topic_partition_list_t, PartitionListDeleter>;
 
-// One consumed record on its way through the pipeline.
+// One consumed record on its way through the pipeline: an input record, or
+// another instance's change from the changelog (`state`), which takes its
+// turn in the ordered stage without a worker.
 struct Job {
   uint64_t seq = 0;
   int32_t partition = 0;
   int64_t offset = 0;
+  int64_t timestamp_ms = 0;
   std::string key;
   std::string value;
   Clock::time_point consumed;
+  std::optional<StateRecord> state;
 };
 
 // What a produce carries to its delivery report; kept so that a record the
 // broker refuses can be produced again.
 struct Delivery {
-  int32_t partition = 0;  // input partition and offset it answers for
-  int64_t offset = 0;
-  bool dead_letter = false;
+  enum Kind { kOutput, kDeadLetter, kChangelog, kMerge };
+  Kind kind = kOutput;
+  int32_t partition = -1;  // input partition and offset it answers for;
+  int64_t offset = -1;     // -1 when it answers for none
   std::string topic;
+  int32_t topic_partition = RD_KAFKA_PARTITION_UA;
   std::string key;
-  std::string value;
+  std::optional<std::string> value;  // nullopt: a tombstone
   std::vector<std::pair<std::string, std::string>> headers;
   Clock::time_point consumed;
 };
 
 // Offsets of one input partition between consume and commit.
 struct PartitionTrack {
-  std::map<int64_t, bool> pending;  // offset -> acknowledged
-  int64_t committable = -1;         // highest offset with all before it acked
+  std::map<int64_t, int> pending;  // offset -> deliveries not yet acked
+  int64_t committable = -1;        // highest offset with all before it acked
   int64_t committed = -1;
+};
+
+// The decision of a restored article, kept a while so that an input record
+// delivered again after a crash (at least once) gets the same answer.
+struct Replay {
+  int32_t partition = -1;
+  int64_t offset = -1;
+  std::string output;
 };
 
 // Workers take jobs from a queue and leave results by sequence number; the
@@ -140,6 +157,7 @@ class WorkerPool {
       auto result = std::make_unique<ProcessedArticle>();
       processor_->Process(&parser, job->seq, job->value, job->key,
                           learned.get(), result.get());
+      result->timestamp_ms = job->timestamp_ms;
       metrics_->process_seconds.Observe(
           std::chrono::duration<double>(Clock::now() - start).count());
       {
@@ -168,12 +186,10 @@ class KafkaDaemon {
   ~KafkaDaemon() {
     // Clients first, then the mock cluster, then the handle it lives in.
     // Buffered records belong to the consumer (empty after a clean drain).
-    for (auto& [partition, queue] : reorder_) {
-      for (Buffered& buffered : queue)
-        rd_kafka_message_destroy(buffered.message);
-    }
+    DropBuffered();
     pool_.reset();
     consumer_.reset();
+    changelog_consumer_.reset();
     producer_.reset();
     if (mock_cluster_ != nullptr) rd_kafka_mock_cluster_destroy(mock_cluster_);
     mock_owner_.reset();
@@ -185,9 +201,17 @@ class KafkaDaemon {
   void RequestStop() { stop_requested_.store(true); }
 
  private:
+  enum class Role { kInput, kProducer, kChangelog };
+
   absl::Status SetUp(const DaemonOptions& options);
   absl::Status StartEmbeddedBroker(int partitions);
-  absl::StatusOr<KafkaHandle> CreateClient(rd_kafka_type_t type);
+  absl::StatusOr<KafkaHandle> CreateClient(Role role);
+  // The producer, with its transactions initialized when exactly once.
+  absl::Status StartProducer();
+  // Fresh indexes, processor and workers.
+  void ResetPipeline();
+  // Reads the changelog into the fresh indexes.
+  absl::Status Restore();
   void ConsumeLoop();
   // Holds a consumed record until ReleaseInOrder hands it on (takes it).
   void Buffer(rd_kafka_message_t* message);
@@ -197,13 +221,35 @@ class KafkaDaemon {
   // oldest has waited kafka.reorder_ms, or once the buffer is full; `all`
   // releases everything.
   void ReleaseInOrder(bool all);
+  void DropBuffered();
   void Submit(rd_kafka_message_t* message);
+  // Queues another instance's change for the ordered stage.
+  void SubmitChange(ChangelogEntry&& entry);
+  // Applies a change from the changelog under `seq`; `live`: while running
+  // (splits are looked for and announced), not while restoring.
+  void ApplyChange(uint64_t seq, StateRecord& record, bool own, bool live);
   // Runs the ordered stage for every result that is ready, in order.
   void EmitReady(std::chrono::milliseconds wait);
+  // The changelog records of one accepted article and the tombstones of
+  // what this instance forgot.
+  void ProduceChanges(const Job& job, const ProcessedArticle& processed,
+                      const Assignment& assignment, TermVector vector);
+  void ProduceChangelog(std::string key, std::optional<std::string> value);
+  void AnnounceMerge(const MergeRecord& merge);
   void Produce(std::unique_ptr<Delivery> delivery);
   void OnDelivery(const rd_kafka_message_t* message);
   void Acknowledge(int32_t partition, int64_t offset);
+  void Track(int32_t partition, int64_t offset);
+  // At least once: commits the offsets acknowledged so far.
   void Commit(bool synchronous);
+  // Exactly once: sends the offsets of everything emitted into the open
+  // transaction and commits it; on an abortable error, aborts and rewinds.
+  void CommitTransaction();
+  void BeginTransactionIfNeeded();
+  // After an aborted transaction: forgets everything not committed,
+  // restores the state from the changelog and goes back to the committed
+  // input offsets.
+  void Rewind();
   // Processes, produces and commits everything consumed so far.
   void Drain();
   void UpdateBackpressure();
@@ -234,12 +280,17 @@ class KafkaDaemon {
   std::ostream& log_;
   DaemonMetrics metrics_;
   std::atomic<bool> stop_requested_{false};
-  std::atomic<bool> ready_{false};
+  std::atomic<bool> restored_{false};
+  std::atomic<bool> assigned_any_{false};
+  std::string instance_id_;
+  bool exactly_once_ = true;
 
   KafkaHandle mock_owner_;
   rd_kafka_mock_cluster_t* mock_cluster_ = nullptr;
   KafkaHandle consumer_;
+  KafkaHandle changelog_consumer_;
   KafkaHandle producer_;
+  std::unique_ptr<ChangelogReader> changelog_;
 
   std::unique_ptr<BoilerplateStripper> stripper_;
   std::unique_ptr<CopyDetector> detector_;
@@ -261,6 +312,22 @@ class KafkaDaemon {
   size_t buffered_ = 0;
   int64_t in_flight_ = 0;  // consumed, not yet acknowledged
   bool paused_ = false;
+
+  // Exactly once: the open transaction and the input offsets it covers.
+  bool transaction_open_ = false;
+  bool transaction_failed_ = false;  // a record of it was not delivered
+  bool rewind_needed_ = false;
+  bool fatal_ = false;  // the producer is fenced or broken for good
+  std::map<int32_t, int64_t> transaction_offsets_;  // next offset to read
+
+  // Shingle sets of other instances' articles, until their article record.
+  absl::flat_hash_map<std::string, std::vector<uint32_t>> pending_shingles_;
+  // This instance's articles whose shingle records are live, oldest first.
+  std::deque<std::string> own_window_ids_;
+  // Restored decisions, for input records delivered again; bounded.
+  absl::flat_hash_map<std::string, Replay> replays_;
+  std::deque<std::string> replay_order_;
+
   Clock::time_point last_commit_ = Clock::now();
   Clock::time_point last_progress_ = Clock::now();
   Clock::time_point last_watchdog_ = Clock::now();
@@ -268,7 +335,9 @@ class KafkaDaemon {
   uint64_t acknowledged_ = 0;
 };
 
-absl::StatusOr<KafkaHandle> KafkaDaemon::CreateClient(rd_kafka_type_t type) {
+absl::StatusOr<KafkaHandle> KafkaDaemon::CreateClient(Role role) {
+  const rd_kafka_type_t type =
+      role == Role::kProducer ? RD_KAFKA_PRODUCER : RD_KAFKA_CONSUMER;
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   char error[512];
   auto set = [&](const std::string& name,
@@ -282,24 +351,41 @@ absl::StatusOr<KafkaHandle> KafkaDaemon::CreateClient(rd_kafka_type_t type) {
   };
   // storyd's defaults first; the config's properties override them.
   std::map<std::string, std::string> properties = {{"client.id", "storyd"}};
-  if (type == RD_KAFKA_CONSUMER) {
+  if (role == Role::kInput) {
     properties["group.id"] = config_.kafka.group_id;
     properties["enable.auto.commit"] = "false";
     properties["enable.auto.offset.store"] = "false";
     properties["auto.offset.reset"] = "earliest";
     properties["statistics.interval.ms"] = "5000";
     properties["enable.partition.eof"] = "false";
+    properties["isolation.level"] = "read_committed";
+  } else if (role == Role::kChangelog) {
+    // Assigned, never subscribed: the group id is never joined or
+    // committed to.
+    properties["group.id"] =
+        StrCat(config_.kafka.group_id, "-changelog-", instance_id_);
+    properties["enable.auto.commit"] = "false";
+    properties["enable.auto.offset.store"] = "false";
+    properties["enable.partition.eof"] = "true";
+    properties["isolation.level"] = "read_committed";
+    // Other instances' changes should arrive while they still matter.
+    properties["fetch.wait.max.ms"] = "10";
   } else {
     properties["enable.idempotence"] = "true";
     properties["linger.ms"] = "5";
     // Dead letters carry the original bytes, however large they were.
     properties["message.max.bytes"] = "67108864";
+    if (exactly_once_) {
+      properties["transactional.id"] =
+          StrCat(config_.kafka.group_id, "-", instance_id_);
+    }
   }
   for (const auto& [name, value] : config_.kafka.common)
     properties[name] = value;
   for (const auto& [name, value] : type == RD_KAFKA_CONSUMER
                                        ? config_.kafka.consumer
                                        : config_.kafka.producer) {
+    if (role == Role::kChangelog && name == "group.id") continue;
     properties[name] = value;
   }
   for (const auto& [name, value] : properties) {
@@ -310,10 +396,10 @@ absl::StatusOr<KafkaHandle> KafkaDaemon::CreateClient(rd_kafka_type_t type) {
     }
   }
   rd_kafka_conf_set_opaque(conf, this);
-  if (type == RD_KAFKA_CONSUMER) {
+  if (role == Role::kInput) {
     rd_kafka_conf_set_rebalance_cb(conf, &KafkaDaemon::RebalanceCallback);
     rd_kafka_conf_set_stats_cb(conf, &KafkaDaemon::StatisticsCallback);
-  } else {
+  } else if (role == Role::kProducer) {
     rd_kafka_conf_set_dr_msg_cb(conf, &KafkaDaemon::DeliveryCallback);
   }
   rd_kafka_t* handle = rd_kafka_new(type, conf, error, sizeof(error));
@@ -343,7 +429,8 @@ absl::Status KafkaDaemon::StartEmbeddedBroker(int partitions) {
   for (const auto& [topic, count] :
        {std::pair<std::string, int>{k.input_topic, partitions},
         {k.output_topic, partitions},
-        {k.dead_letter_topic, 1}}) {
+        {k.dead_letter_topic, 1},
+        {k.changelog_topic, 1}}) {
     rd_kafka_resp_err_t err =
         rd_kafka_mock_topic_create(mock_cluster_, topic.c_str(), count, 1);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -354,18 +441,64 @@ absl::Status KafkaDaemon::StartEmbeddedBroker(int partitions) {
   return absl::OkStatus();
 }
 
+void KafkaDaemon::ResetPipeline() {
+  pool_.reset();
+  detector_ = std::make_unique<CopyDetector>(config_.copy);
+  processor_ = std::make_unique<ArticleProcessor>(
+      stripper_.get(), detector_.get(), &TermPrior::Embedded(),
+      config_.story.terms, config_.learner);
+  processor_->set_keep_shingles(true);  // for the changelog
+  assigner_ = std::make_unique<Assigner>(config_.copy.fingerprint_capacity,
+                                         config_.story, config_.learner);
+  metrics_.copy_index_bytes.store(detector_->MemoryBytes());
+  next_seq_ = next_to_emit_ = 0;
+  jobs_.clear();
+  pending_shingles_.clear();
+  own_window_ids_.clear();
+  replays_.clear();
+  replay_order_.clear();
+  pool_ = std::make_unique<WorkerPool>(EffectiveThreads(config_),
+                                       config_.max_record_bytes,
+                                       processor_.get(), &metrics_);
+}
+
+absl::Status KafkaDaemon::StartProducer() {
+  absl::StatusOr<KafkaHandle> producer = CreateClient(Role::kProducer);
+  if (!producer.ok()) return producer.status();
+  producer_ = std::move(*producer);
+  transaction_open_ = transaction_failed_ = false;
+  transaction_offsets_.clear();
+  if (!exactly_once_) return absl::OkStatus();
+  // Fences an earlier run under the same transactional.id and aborts what
+  // it left open. Waits for the broker as long as it takes.
+  while (true) {
+    rd_kafka_error_t* error =
+        rd_kafka_init_transactions(producer_.get(), 30000);
+    if (error == nullptr) return absl::OkStatus();
+    std::string text = rd_kafka_error_string(error);
+    bool retriable = rd_kafka_error_is_retriable(error);
+    rd_kafka_error_destroy(error);
+    if (!retriable)
+      return absl::UnavailableError(StrCat("transactions: ", text));
+    log_ << "storyd: initializing transactions: " << text << "; retrying"
+         << std::endl;
+    if (stop_requested_.load())
+      return absl::CancelledError("stopped while initializing transactions");
+  }
+}
+
 absl::Status KafkaDaemon::SetUp(const DaemonOptions& options) {
   absl::StatusOr<BoilerplateStripper> stripper =
       BoilerplateStripper::Load(config_.rules_path);
   if (!stripper.ok()) return stripper.status();
   stripper_ = std::make_unique<BoilerplateStripper>(std::move(*stripper));
-  detector_ = std::make_unique<CopyDetector>(config_.copy);
-  processor_ = std::make_unique<ArticleProcessor>(
-      stripper_.get(), detector_.get(), &TermPrior::Embedded(),
-      config_.story.terms, config_.learner);
-  assigner_ = std::make_unique<Assigner>(config_.copy.fingerprint_capacity,
-                                         config_.story, config_.learner);
-  metrics_.copy_index_bytes.store(detector_->MemoryBytes());
+  instance_id_ = config_.kafka.instance_id;
+  if (instance_id_.empty()) {
+    char host[256] = {};
+    gethostname(host, sizeof(host) - 1);
+    instance_id_ = host[0] != 0 ? host : "storyd";
+  }
+  exactly_once_ = config_.kafka.exactly_once;
 
   if (options.embedded_broker) {
     absl::Status status = StartEmbeddedBroker(options.embedded_partitions);
@@ -373,12 +506,32 @@ absl::Status KafkaDaemon::SetUp(const DaemonOptions& options) {
     std::string bootstrap = rd_kafka_mock_cluster_bootstraps(mock_cluster_);
     config_.kafka.common["bootstrap.servers"] = bootstrap;
     out_ << "storyd: embedded broker at " << bootstrap << std::endl;
+    if (exactly_once_) {
+      // The mock cluster drops transactional offsets: a demo, not a test of
+      // delivery guarantees.
+      out_ << "storyd: the embedded broker runs at least once" << std::endl;
+      exactly_once_ = false;
+    }
   }
-  absl::StatusOr<KafkaHandle> producer = CreateClient(RD_KAFKA_PRODUCER);
-  if (!producer.ok()) return producer.status();
-  producer_ = std::move(*producer);
-  absl::StatusOr<KafkaHandle> consumer = CreateClient(RD_KAFKA_CONSUMER);
+  // The clients are created before anything talks to the broker, so a bad
+  // property fails at once.
+  absl::StatusOr<KafkaHandle> consumer = CreateClient(Role::kInput);
   if (!consumer.ok()) return consumer.status();
+  absl::StatusOr<KafkaHandle> changelog = CreateClient(Role::kChangelog);
+  if (!changelog.ok()) return changelog.status();
+  absl::Status status = StartProducer();
+  if (!status.ok()) return status;
+  changelog_consumer_ = std::move(*changelog);
+  rd_kafka_poll_set_consumer(changelog_consumer_.get());
+  if (!options.embedded_broker) {
+    status =
+        EnsureChangelogTopic(producer_.get(), config_.kafka.changelog_topic);
+    if (!status.ok()) return status;
+  }
+  ResetPipeline();
+  status = Restore();
+  if (!status.ok()) return status;
+
   consumer_ = std::move(*consumer);
   rd_kafka_poll_set_consumer(consumer_.get());
   PartitionList topics(rd_kafka_topic_partition_list_new(1));
@@ -388,9 +541,26 @@ absl::Status KafkaDaemon::SetUp(const DaemonOptions& options) {
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     return absl::UnavailableError(StrCat("subscribe: ", rd_kafka_err2str(err)));
   }
-  pool_ = std::make_unique<WorkerPool>(EffectiveThreads(config_),
-                                       config_.max_record_bytes,
-                                       processor_.get(), &metrics_);
+  return absl::OkStatus();
+}
+
+absl::Status KafkaDaemon::Restore() {
+  restored_.store(false);
+  changelog_ = std::make_unique<ChangelogReader>(
+      changelog_consumer_.get(), config_.kafka.changelog_topic, instance_id_);
+  absl::Status status = changelog_->Restore(
+      [this](ChangelogEntry&& entry) {
+        uint64_t seq = next_seq_++;
+        ApplyChange(seq, entry.record, entry.own, /*live=*/false);
+        next_to_emit_ = next_seq_;
+        metrics_.state_records_restored.fetch_add(1, std::memory_order_relaxed);
+      },
+      log_, stop_requested_);
+  if (!status.ok()) return status;
+  // Tombstones for what the restore already pushed out of the history.
+  for (std::string& id : assigner_->TakeForgotten())
+    ProduceChangelog(ArticleKey(id), std::nullopt);
+  restored_.store(true);
   return absl::OkStatus();
 }
 
@@ -399,42 +569,130 @@ void KafkaDaemon::Submit(rd_kafka_message_t* message) {
   job->seq = next_seq_++;
   job->partition = message->partition;
   job->offset = message->offset;
+  rd_kafka_timestamp_type_t timestamp_type;
+  job->timestamp_ms = rd_kafka_message_timestamp(message, &timestamp_type);
   if (message->key != nullptr)
     job->key.assign(static_cast<const char*>(message->key), message->key_len);
   if (message->payload != nullptr) {
     job->value.assign(static_cast<const char*>(message->payload), message->len);
   }
   job->consumed = Clock::now();
-  partitions_[job->partition].pending[job->offset] = false;
   ++in_flight_;
   metrics_.articles_consumed.fetch_add(1, std::memory_order_relaxed);
   jobs_[job->seq] = job;
   pool_->Submit(std::move(job));
 }
 
+void KafkaDaemon::SubmitChange(ChangelogEntry&& entry) {
+  if (entry.own) return;  // applied when it was made
+  auto job = std::make_shared<Job>();
+  job->seq = next_seq_++;
+  job->state = std::move(entry.record);
+  jobs_[job->seq] = std::move(job);
+}
+
+void KafkaDaemon::ApplyChange(uint64_t seq, StateRecord& record, bool own,
+                              bool live) {
+  if (ShingleRecord* shingles = std::get_if<ShingleRecord>(&record)) {
+    // Written just before its article record; held until that arrives.
+    if (pending_shingles_.size() > 65536) pending_shingles_.clear();
+    pending_shingles_[shingles->id] = std::move(shingles->shingles);
+    return;
+  }
+  if (const MergeRecord* merge = std::get_if<MergeRecord>(&record)) {
+    assigner_->ApplyMerge(*merge);
+    return;
+  }
+  ArticleRecord* article = std::get_if<ArticleRecord>(&record);
+  if (article == nullptr) return;  // a tombstone: the rings expire by age
+  const Assignment& a = article->assignment;
+  std::vector<uint32_t> shingles;
+  if (auto it = pending_shingles_.find(a.id); it != pending_shingles_.end()) {
+    shingles = std::move(it->second);
+    pending_shingles_.erase(it);
+  }
+  std::optional<MergeRecord> merge;
+  if (live && a.decision != StoryDecision::kCopy) {
+    // Another instance started a story: is it one of ours under another
+    // id (a race between the two)?
+    std::vector<CopyCandidate> copies;
+    detector_->Find(seq, a.fingerprint, shingles, &copies);
+    merge = assigner_->FindSplit(*article, copies);
+  }
+  if (!assigner_->ApplyArticle(seq, *article, own)) return;
+  detector_->Insert(seq, a.fingerprint, shingles);
+  if (own && !shingles.empty()) {
+    own_window_ids_.push_back(a.id);
+    if (own_window_ids_.size() > config_.copy.window_articles) {
+      ProduceChangelog(ShingleKey(own_window_ids_.front()), std::nullopt);
+      own_window_ids_.pop_front();
+    }
+  }
+  if (article->source_partition >= 0) {
+    constexpr size_t kMaxReplays = 1 << 16;
+    replays_[a.id] = {article->source_partition, article->source_offset,
+                      FormatAssignmentJson(a)};
+    replay_order_.push_back(a.id);
+    if (replay_order_.size() > kMaxReplays) {
+      replays_.erase(replay_order_.front());
+      replay_order_.pop_front();
+    }
+  }
+  if (merge.has_value()) {
+    assigner_->ApplyMerge(*merge);
+    AnnounceMerge(*merge);
+  }
+}
+
 void KafkaDaemon::EmitReady(std::chrono::milliseconds wait) {
-  while (next_to_emit_ < next_seq_) {
+  while (next_to_emit_ < next_seq_ && !rewind_needed_) {
+    auto job_entry = jobs_.find(next_to_emit_);
+    if (job_entry->second->state.has_value()) {
+      std::shared_ptr<Job> job = std::move(job_entry->second);
+      jobs_.erase(job_entry);
+      ApplyChange(next_to_emit_++, *job->state, /*own=*/false, /*live=*/true);
+      metrics_.state_records_applied.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
     std::unique_ptr<ProcessedArticle> processed =
         pool_->Take(next_to_emit_, wait);
     if (processed == nullptr) break;
     wait = std::chrono::milliseconds(0);
-    auto job_entry = jobs_.find(next_to_emit_);
     std::shared_ptr<Job> job = std::move(job_entry->second);
     jobs_.erase(job_entry);
     ++next_to_emit_;
 
-    auto start = Clock::now();
-    std::variant<Assignment, InputProblem> result =
-        assigner_->Assign(*processed);
-    metrics_.assign_seconds.Observe(
-        std::chrono::duration<double>(Clock::now() - start).count());
     auto delivery = std::make_unique<Delivery>();
     delivery->partition = job->partition;
     delivery->offset = job->offset;
     delivery->consumed = job->consumed;
+    if (!processed->problem.has_value()) {
+      auto replay = replays_.find(processed->article.id);
+      if (replay != replays_.end() &&
+          replay->second.partition == job->partition &&
+          replay->second.offset == job->offset) {
+        // Delivered again after a crash: its decision is already durable;
+        // answer as before.
+        assigner_->Skip(*processed);
+        delivery->topic = config_.kafka.output_topic;
+        delivery->key = processed->article.id;
+        delivery->value = replay->second.output;
+        metrics_.replays.fetch_add(1, std::memory_order_relaxed);
+        Track(job->partition, job->offset);
+        Produce(std::move(delivery));
+        continue;
+      }
+    }
+
+    auto start = Clock::now();
+    TermVector vector;
+    std::variant<Assignment, InputProblem> result =
+        assigner_->Assign(*processed, &vector);
+    metrics_.assign_seconds.Observe(
+        std::chrono::duration<double>(Clock::now() - start).count());
     if (const InputProblem* problem = std::get_if<InputProblem>(&result)) {
       // Dead letter: the original bytes, the reason in headers.
-      delivery->dead_letter = true;
+      delivery->kind = Delivery::kDeadLetter;
       delivery->topic = config_.kafka.dead_letter_topic;
       delivery->key = job->key;
       delivery->value = std::move(job->value);
@@ -445,40 +703,112 @@ void KafkaDaemon::EmitReady(std::chrono::milliseconds wait) {
           {"storyd-source-partition", std::to_string(job->partition)},
           {"storyd-source-offset", std::to_string(job->offset)}};
       metrics_.dead_letters.fetch_add(1, std::memory_order_relaxed);
-    } else {
-      const Assignment& assignment = std::get<Assignment>(result);
-      delivery->topic = config_.kafka.output_topic;
-      delivery->key = assignment.id;
-      delivery->value = FormatAssignmentJson(assignment);
-      switch (assignment.decision) {
-        case StoryDecision::kCopy:
-          metrics_.copies.fetch_add(1, std::memory_order_relaxed);
-          break;
-        case StoryDecision::kNew:
-          metrics_.new_stories.fetch_add(1, std::memory_order_relaxed);
-          break;
-        case StoryDecision::kSameStory:
-          metrics_.same_story.fetch_add(1, std::memory_order_relaxed);
-          break;
-      }
+      Track(job->partition, job->offset);
+      Produce(std::move(delivery));
+      continue;
     }
+    const Assignment& assignment = std::get<Assignment>(result);
+    delivery->topic = config_.kafka.output_topic;
+    delivery->key = assignment.id;
+    delivery->value = FormatAssignmentJson(assignment);
+    switch (assignment.decision) {
+      case StoryDecision::kCopy:
+        metrics_.copies.fetch_add(1, std::memory_order_relaxed);
+        break;
+      case StoryDecision::kNew:
+        metrics_.new_stories.fetch_add(1, std::memory_order_relaxed);
+        break;
+      case StoryDecision::kSameStory:
+        metrics_.same_story.fetch_add(1, std::memory_order_relaxed);
+        break;
+    }
+    // The changelog records first: at least once, the input offset waits
+    // for all of them.
+    ProduceChanges(*job, *processed, assignment, std::move(vector));
+    Track(job->partition, job->offset);
     Produce(std::move(delivery));
   }
   // Workers strip what the ordered stage has learned so far.
   pool_->SetLearned(assigner_->LearnedSnapshot());
 }
 
+void KafkaDaemon::ProduceChanges(const Job& job,
+                                 const ProcessedArticle& processed,
+                                 const Assignment& assignment,
+                                 TermVector vector) {
+  const bool copy = assignment.decision == StoryDecision::kCopy;
+  if (!copy && !processed.shingles.empty()) {
+    // A copy's set is its original's, near enough: only originals keep
+    // theirs in the changelog.
+    ProduceChangelog(ShingleKey(assignment.id),
+                     EncodeShingleRecord({assignment.id, processed.shingles}));
+    own_window_ids_.push_back(assignment.id);
+    if (own_window_ids_.size() > config_.copy.window_articles) {
+      ProduceChangelog(ShingleKey(own_window_ids_.front()), std::nullopt);
+      own_window_ids_.pop_front();
+    }
+  }
+  ArticleRecord record;
+  record.assignment = assignment;
+  record.source_partition = job.partition;
+  record.source_offset = job.offset;
+  record.timestamp_ms = job.timestamp_ms;
+  record.published_unix_sec = processed.article.published_unix_sec;
+  if (!copy) record.vector = std::move(vector);
+  ProduceChangelog(ArticleKey(assignment.id), EncodeArticleRecord(record));
+  for (std::string& id : assigner_->TakeForgotten())
+    ProduceChangelog(ArticleKey(id), std::nullopt);
+}
+
+void KafkaDaemon::ProduceChangelog(std::string key,
+                                   std::optional<std::string> value) {
+  auto delivery = std::make_unique<Delivery>();
+  delivery->kind = Delivery::kChangelog;
+  delivery->topic = config_.kafka.changelog_topic;
+  // One partition: every instance reads one total order of changes.
+  delivery->topic_partition = 0;
+  delivery->key = std::move(key);
+  delivery->value = std::move(value);
+  delivery->headers = {{kInstanceHeader, instance_id_}};
+  delivery->consumed = Clock::now();
+  Produce(std::move(delivery));
+}
+
+void KafkaDaemon::AnnounceMerge(const MergeRecord& merge) {
+  log_ << "storyd: merge: " << merge.article_id << " (" << merge.canonical_id
+       << ") into " << merge.into_canonical_id << " by "
+       << MergeReasonName(merge.reason) << " of " << merge.match_id
+       << std::endl;
+  metrics_.story_merges.fetch_add(1, std::memory_order_relaxed);
+  ProduceChangelog(MergeKey(merge.article_id), EncodeMergeRecord(merge));
+  auto delivery = std::make_unique<Delivery>();
+  delivery->kind = Delivery::kMerge;
+  delivery->topic = config_.kafka.output_topic;
+  delivery->key = StoryIdFor(merge.canonical_id);
+  delivery->value = FormatMergeJson(merge);
+  delivery->headers = {{kRecordTypeHeader, "story_merge"}};
+  delivery->consumed = Clock::now();
+  Produce(std::move(delivery));
+}
+
 void KafkaDaemon::Produce(std::unique_ptr<Delivery> delivery) {
+  BeginTransactionIfNeeded();
   std::vector<rd_kafka_vu_t> values;
   values.push_back(
       {.vtype = RD_KAFKA_VTYPE_TOPIC, .u = {.cstr = delivery->topic.c_str()}});
+  if (delivery->topic_partition != RD_KAFKA_PARTITION_UA) {
+    values.push_back({.vtype = RD_KAFKA_VTYPE_PARTITION,
+                      .u = {.i32 = delivery->topic_partition}});
+  }
   rd_kafka_vu_t key{.vtype = RD_KAFKA_VTYPE_KEY, .u = {}};
   key.u.mem.ptr = delivery->key.data();
   key.u.mem.size = delivery->key.size();
   values.push_back(key);
   rd_kafka_vu_t value{.vtype = RD_KAFKA_VTYPE_VALUE, .u = {}};
-  value.u.mem.ptr = delivery->value.data();
-  value.u.mem.size = delivery->value.size();
+  if (delivery->value.has_value()) {  // else a tombstone: a null value
+    value.u.mem.ptr = delivery->value->data();
+    value.u.mem.size = delivery->value->size();
+  }
   values.push_back(value);
   for (const auto& [name, text] : delivery->headers) {
     rd_kafka_vu_t header{.vtype = RD_KAFKA_VTYPE_HEADER, .u = {}};
@@ -511,6 +841,12 @@ void KafkaDaemon::Produce(std::unique_ptr<Delivery> delivery) {
     log_ << "storyd: produce to " << delivery->topic << " failed: " << text
          << "; retrying" << std::endl;
     metrics_.delivery_failures.fetch_add(1, std::memory_order_relaxed);
+    if (exactly_once_) {
+      // The transaction cannot hold this record: abort it and start over.
+      transaction_failed_ = true;
+      rewind_needed_ = true;
+      return;
+    }
     rd_kafka_poll(producer_.get(), 500);
   }
 }
@@ -518,36 +854,120 @@ void KafkaDaemon::Produce(std::unique_ptr<Delivery> delivery) {
 void KafkaDaemon::OnDelivery(const rd_kafka_message_t* message) {
   std::unique_ptr<Delivery> delivery(static_cast<Delivery*>(message->_private));
   if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    log_ << "storyd: delivery to " << delivery->topic
+         << " failed: " << rd_kafka_err2str(message->err) << std::endl;
+    metrics_.delivery_failures.fetch_add(1, std::memory_order_relaxed);
+    if (exactly_once_) {
+      // The transaction is incomplete: it aborts at its commit, and the
+      // input is read again from the committed offsets.
+      transaction_failed_ = true;
+      return;
+    }
     // Not acknowledged: produce again, so that nothing is lost; the input
     // offset stays uncommitted until it is.
-    log_ << "storyd: delivery to " << delivery->topic
-         << " failed: " << rd_kafka_err2str(message->err) << "; producing again"
-         << std::endl;
-    metrics_.delivery_failures.fetch_add(1, std::memory_order_relaxed);
     Produce(std::move(delivery));
     return;
   }
-  if (!delivery->dead_letter)
+  if (delivery->kind == Delivery::kOutput)
     metrics_.articles_emitted.fetch_add(1, std::memory_order_relaxed);
+  if (delivery->partition < 0) return;  // answers for no input record
   metrics_.end_to_end_seconds.Observe(
       std::chrono::duration<double>(Clock::now() - delivery->consumed).count());
   Acknowledge(delivery->partition, delivery->offset);
 }
 
+void KafkaDaemon::Track(int32_t partition, int64_t offset) {
+  ++partitions_[partition].pending[offset];
+  if (exactly_once_) transaction_offsets_[partition] = offset + 1;
+}
+
 void KafkaDaemon::Acknowledge(int32_t partition, int64_t offset) {
-  --in_flight_;
-  ++acknowledged_;
   last_progress_ = Clock::now();
   auto track = partitions_.find(partition);
   if (track == partitions_.end()) return;
   PartitionTrack& t = track->second;
   auto it = t.pending.find(offset);
-  if (it != t.pending.end()) it->second = true;
+  if (it == t.pending.end() || --it->second > 0) return;
+  --in_flight_;
+  ++acknowledged_;
   // Everything acknowledged from the front can be committed.
-  while (!t.pending.empty() && t.pending.begin()->second) {
+  while (!t.pending.empty() && t.pending.begin()->second == 0) {
     t.committable = t.pending.begin()->first;
     t.pending.erase(t.pending.begin());
   }
+}
+
+void KafkaDaemon::BeginTransactionIfNeeded() {
+  if (!exactly_once_ || transaction_open_) return;
+  rd_kafka_error_t* error = rd_kafka_begin_transaction(producer_.get());
+  if (error != nullptr) {
+    // Only possible when the producer is fenced or broken.
+    log_ << "storyd: begin transaction: " << rd_kafka_error_string(error)
+         << std::endl;
+    rd_kafka_error_destroy(error);
+    fatal_ = true;
+    rewind_needed_ = true;
+    return;
+  }
+  transaction_open_ = true;
+}
+
+void KafkaDaemon::CommitTransaction() {
+  last_commit_ = Clock::now();
+  if (!transaction_open_ || rewind_needed_) return;
+  rd_kafka_error_t* error = nullptr;
+  if (!transaction_offsets_.empty()) {
+    PartitionList offsets(rd_kafka_topic_partition_list_new(
+        static_cast<int>(transaction_offsets_.size())));
+    for (const auto& [partition, next] : transaction_offsets_) {
+      rd_kafka_topic_partition_list_add(
+          offsets.get(), config_.kafka.input_topic.c_str(), partition)
+          ->offset = next;
+    }
+    rd_kafka_consumer_group_metadata_t* group =
+        rd_kafka_consumer_group_metadata(consumer_.get());
+    // Retriable errors (a broker away) are retried until it is back.
+    while (true) {
+      error = rd_kafka_send_offsets_to_transaction(producer_.get(),
+                                                   offsets.get(), group, 30000);
+      if (error == nullptr || !rd_kafka_error_is_retriable(error)) break;
+      log_ << "storyd: sending offsets: " << rd_kafka_error_string(error)
+           << "; retrying" << std::endl;
+      rd_kafka_error_destroy(error);
+      error = nullptr;
+    }
+    rd_kafka_consumer_group_metadata_destroy(group);
+  }
+  while (error == nullptr && transaction_failed_ == false) {
+    error = rd_kafka_commit_transaction(producer_.get(), 30000);
+    if (error == nullptr) break;
+    if (!rd_kafka_error_is_retriable(error)) break;
+    log_ << "storyd: committing transaction: " << rd_kafka_error_string(error)
+         << "; retrying" << std::endl;
+    rd_kafka_error_destroy(error);
+    error = nullptr;
+  }
+  if (error == nullptr && !transaction_failed_) {
+    transaction_open_ = false;
+    transaction_offsets_.clear();
+    metrics_.commits.fetch_add(1, std::memory_order_relaxed);
+    // Every record of the transaction is delivered: nothing of it is in
+    // flight any more.
+    for (auto& [partition, track] : partitions_) {
+      for (const auto& [offset, unacknowledged] : track.pending) {
+        if (unacknowledged > 0) --in_flight_;
+      }
+      track.pending.clear();
+    }
+    return;
+  }
+  if (error != nullptr) {
+    log_ << "storyd: transaction failed: " << rd_kafka_error_string(error)
+         << std::endl;
+    if (rd_kafka_error_is_fatal(error)) fatal_ = true;
+    rd_kafka_error_destroy(error);
+  }
+  rewind_needed_ = true;
 }
 
 void KafkaDaemon::Commit(bool synchronous) {
@@ -617,23 +1037,108 @@ void KafkaDaemon::ReleaseInOrder(bool all) {
   }
 }
 
+void KafkaDaemon::DropBuffered() {
+  for (auto& [partition, queue] : reorder_) {
+    for (Buffered& buffered : queue) rd_kafka_message_destroy(buffered.message);
+  }
+  reorder_.clear();
+  buffered_ = 0;
+}
+
 void KafkaDaemon::Drain() {
-  // Every consumed record is processed, produced and acknowledged, then the
-  // offsets are committed. Bounded only by the broker: records are never
-  // given up on.
+  // Every consumed record is processed and produced, then committed (with
+  // the transaction, or as acknowledged offsets). Bounded only by the
+  // broker: records are never given up on.
   ReleaseInOrder(/*all=*/true);
   auto last_report = Clock::now();
+  auto report = [&] {
+    if (Clock::now() - last_report < std::chrono::seconds(10)) return;
+    log_ << "storyd: draining, " << in_flight_ << " records in flight"
+         << std::endl;
+    last_report = Clock::now();
+  };
+  if (exactly_once_) {
+    while (next_to_emit_ < next_seq_ && !rewind_needed_) {
+      EmitReady(std::chrono::milliseconds(20));
+      rd_kafka_poll(producer_.get(), 0);
+      report();
+    }
+    CommitTransaction();
+    return;
+  }
   while (in_flight_ > 0) {
     EmitReady(std::chrono::milliseconds(20));
     rd_kafka_poll(producer_.get(), 50);
-    if (Clock::now() - last_report > std::chrono::seconds(10)) {
-      log_ << "storyd: draining, " << in_flight_ << " records in flight"
-           << std::endl;
-      last_report = Clock::now();
-    }
+    report();
   }
   rd_kafka_flush(producer_.get(), 10000);
   Commit(/*synchronous=*/true);
+}
+
+void KafkaDaemon::Rewind() {
+  metrics_.transaction_aborts.fetch_add(1, std::memory_order_relaxed);
+  log_ << "storyd: transaction aborted; restoring the state and reading the "
+          "input again from the committed offsets"
+       << std::endl;
+  sd_notify(0, "STATUS=restoring after an aborted transaction");
+  restored_.store(false);
+  while (!fatal_ && transaction_open_) {
+    rd_kafka_error_t* error =
+        rd_kafka_abort_transaction(producer_.get(), 30000);
+    if (error == nullptr) break;
+    log_ << "storyd: abort transaction: " << rd_kafka_error_string(error)
+         << std::endl;
+    if (!rd_kafka_error_is_retriable(error)) fatal_ = true;
+    rd_kafka_error_destroy(error);
+  }
+  rd_kafka_poll(producer_.get(), 0);  // the aborted records' reports
+  if (fatal_) {
+    // Fenced or broken: a new producer under the same transactional.id.
+    rd_kafka_purge(producer_.get(),
+                   RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_poll(producer_.get(), 0);
+    producer_.reset();
+    absl::Status status = StartProducer();
+    if (!status.ok()) {
+      log_ << "storyd: " << status.message() << std::endl;
+      stop_requested_.store(true);
+      return;
+    }
+  }
+  transaction_open_ = transaction_failed_ = fatal_ = rewind_needed_ = false;
+  transaction_offsets_.clear();
+  DropBuffered();
+  partitions_.clear();
+  in_flight_ = 0;
+  ResetPipeline();
+  absl::Status status = Restore();
+  if (!status.ok()) {
+    log_ << "storyd: " << status.message() << std::endl;
+    stop_requested_.store(true);
+    return;
+  }
+  if (assigned_.empty()) return;
+  PartitionList positions(
+      rd_kafka_topic_partition_list_new(static_cast<int>(assigned_.size())));
+  for (int32_t partition : assigned_) {
+    rd_kafka_topic_partition_list_add(
+        positions.get(), config_.kafka.input_topic.c_str(), partition);
+  }
+  while (rd_kafka_committed(consumer_.get(), positions.get(), 30000) !=
+         RD_KAFKA_RESP_ERR_NO_ERROR) {
+    log_ << "storyd: reading committed offsets; retrying" << std::endl;
+    if (stop_requested_.load()) return;
+  }
+  for (int i = 0; i < positions->cnt; ++i) {
+    if (positions->elems[i].offset < 0)
+      positions->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+  }
+  rd_kafka_error_t* error =
+      rd_kafka_seek_partitions(consumer_.get(), positions.get(), 30000);
+  if (error != nullptr) {
+    log_ << "storyd: seek: " << rd_kafka_error_string(error) << std::endl;
+    rd_kafka_error_destroy(error);
+  }
 }
 
 void KafkaDaemon::UpdateBackpressure() {
@@ -664,7 +1169,7 @@ void KafkaDaemon::Rebalance(rd_kafka_resp_err_t error,
       assigned_.push_back(partitions->elems[i].partition);
     rd_kafka_assign(consumer_.get(), partitions);
     paused_ = false;
-    ready_.store(true);
+    assigned_any_.store(true);
     log_ << "storyd: assigned " << partitions->cnt << " partition(s) of "
          << config_.kafka.input_topic << std::endl;
     return;
@@ -696,9 +1201,17 @@ void KafkaDaemon::OnStatistics(std::string_view json) {
     if (value["partition"].get(partition_id) != simdjson::SUCCESS ||
         partition_id < 0)
       continue;
-    if (value["consumer_lag"].get(partition_lag) != simdjson::SUCCESS ||
-        partition_lag < 0) {
-      continue;
+    if (value["consumer_lag"].get(partition_lag) != simdjson::SUCCESS) continue;
+    if (partition_lag < 0) {
+      // librdkafka counts from the consumer's committed offset, which
+      // transactions do not update: count from what was consumed instead.
+      int64_t end = -1, consumed = -1;
+      if (value["ls_offset"].get(end) != simdjson::SUCCESS ||
+          value["app_offset"].get(consumed) != simdjson::SUCCESS || end < 0 ||
+          consumed < 0) {
+        continue;
+      }
+      partition_lag = std::max<int64_t>(0, end - consumed);
     }
     lag[static_cast<int32_t>(partition_id)] = partition_lag;
   }
@@ -729,8 +1242,12 @@ HttpResponse KafkaDaemon::Serve(const std::string& path) {
   }
   if (path == "/healthz") return {200, "text/plain", "ok\n"};
   if (path == "/readyz") {
-    return ready_.load() ? HttpResponse{200, "text/plain", "ready\n"}
-                         : HttpResponse{503, "text/plain", "not ready\n"};
+    // Ready once the state is restored and the group has answered.
+    if (!restored_.load())
+      return {503, "text/plain", "not ready: restoring state\n"};
+    return assigned_any_.load()
+               ? HttpResponse{200, "text/plain", "ready\n"}
+               : HttpResponse{503, "text/plain", "not ready: joining group\n"};
   }
   return {404, "text/plain", "not found\n"};
 }
@@ -738,6 +1255,10 @@ HttpResponse KafkaDaemon::Serve(const std::string& path) {
 void KafkaDaemon::ConsumeLoop() {
   sd_notify(0, "READY=1\nSTATUS=consuming");
   while (!stop_requested_.load()) {
+    if (rewind_needed_) {
+      Rewind();
+      continue;
+    }
     rd_kafka_message_t* message = rd_kafka_consumer_poll(
         consumer_.get(), in_flight_ > 0 || buffered_ > 0 ? 5 : 100);
     if (message != nullptr) {
@@ -751,13 +1272,21 @@ void KafkaDaemon::ConsumeLoop() {
         rd_kafka_message_destroy(message);
       }
     }
+    // Other instances' changes take their turn with the input.
+    changelog_->Poll(
+        [this](ChangelogEntry&& entry) { SubmitChange(std::move(entry)); },
+        1024);
     ReleaseInOrder(/*all=*/false);
     EmitReady(std::chrono::milliseconds(0));
     rd_kafka_poll(producer_.get(), 0);
     UpdateBackpressure();
     if (Clock::now() - last_commit_ >
         std::chrono::milliseconds(config_.kafka.commit_interval_ms)) {
-      Commit(/*synchronous=*/false);
+      if (exactly_once_) {
+        CommitTransaction();
+      } else {
+        Commit(/*synchronous=*/false);
+      }
     }
     metrics_.in_flight.store(in_flight_, std::memory_order_relaxed);
     metrics_.fingerprint_entries.store(detector_->fingerprint_entries(),
@@ -767,14 +1296,11 @@ void KafkaDaemon::ConsumeLoop() {
 }
 
 int KafkaDaemon::Run(const DaemonOptions& options) {
-  absl::Status status = SetUp(options);
-  if (!status.ok()) {
-    log_ << "storyd: " << status.message() << std::endl;
-    return 2;
-  }
+  // The endpoint comes first, so that /readyz can say "restoring".
   HttpServer http([this](const std::string& path) { return Serve(path); });
   if (config_.metrics.port > 0) {
-    status = http.Start(config_.metrics.address, config_.metrics.port);
+    absl::Status status =
+        http.Start(config_.metrics.address, config_.metrics.port);
     if (!status.ok()) {
       log_ << "storyd: " << status.message() << std::endl;
       return 2;
@@ -782,17 +1308,31 @@ int KafkaDaemon::Run(const DaemonOptions& options) {
     log_ << "storyd: metrics on http://" << config_.metrics.address << ":"
          << http.port() << "/metrics" << std::endl;
   }
+  sd_notify(0, "STATUS=restoring state");
+  absl::Status status = SetUp(options);
+  if (!status.ok()) {
+    log_ << "storyd: " << status.message() << std::endl;
+    http.Stop();
+    return status.code() == absl::StatusCode::kCancelled ? 0 : 2;
+  }
   if (sd_watchdog_enabled(0, &watchdog_usec_) <= 0) watchdog_usec_ = 0;
   log_ << "storyd: consuming " << config_.kafka.input_topic << " -> "
        << config_.kafka.output_topic
-       << " (dead letters: " << config_.kafka.dead_letter_topic << ")"
-       << std::endl;
+       << " (dead letters: " << config_.kafka.dead_letter_topic
+       << "; changelog: " << config_.kafka.changelog_topic << "; "
+       << (exactly_once_ ? "exactly once" : "at least once") << ", instance "
+       << instance_id_ << ")" << std::endl;
   ConsumeLoop();
 
   sd_notify(0, "STOPPING=1\nSTATUS=draining");
   log_ << "storyd: stopping; draining " << in_flight_ << " record(s)"
        << std::endl;
   Drain();
+  if (rewind_needed_) {
+    log_ << "storyd: the last transaction was aborted; its input is read "
+            "again on the next start"
+         << std::endl;
+  }
   rd_kafka_consumer_close(consumer_.get());
   log_ << "storyd: stopped after " << metrics_.articles_consumed.load()
        << " records, " << metrics_.articles_emitted.load() << " outputs, "

@@ -70,8 +70,23 @@ std::string DaemonMetrics::RenderPrometheus() const {
   counter("storyd_delivery_failures_total",
           "Produce attempts the broker did not acknowledge.",
           delivery_failures.load(relaxed));
-  counter("storyd_offset_commits_total", "Offset commits.",
+  counter("storyd_offset_commits_total",
+          "Offset commits (transactions, when exactly once).",
           commits.load(relaxed));
+  counter("storyd_state_records_restored_total",
+          "Changelog records applied while restoring.",
+          state_records_restored.load(relaxed));
+  counter("storyd_state_records_applied_total",
+          "Changelog records of other instances applied while running.",
+          state_records_applied.load(relaxed));
+  counter("storyd_story_merges_total", "Split stories merged and announced.",
+          story_merges.load(relaxed));
+  counter("storyd_replays_total",
+          "Input records already in the restored state, answered again.",
+          replays.load(relaxed));
+  counter("storyd_transaction_aborts_total",
+          "Transactions aborted; the state was restored and input re-read.",
+          transaction_aborts.load(relaxed));
   gauge("storyd_in_flight_records", "Records consumed but not yet committed.",
         in_flight.load(relaxed));
   gauge("storyd_paused",

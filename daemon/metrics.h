@@ -46,6 +46,11 @@ struct DaemonMetrics {
   std::atomic<uint64_t> dead_letters{0};
   std::atomic<uint64_t> delivery_failures{0};
   std::atomic<uint64_t> commits{0};
+  std::atomic<uint64_t> state_records_restored{0};  // changelog, at start
+  std::atomic<uint64_t> state_records_applied{0};   // other instances' changes
+  std::atomic<uint64_t> story_merges{0};
+  std::atomic<uint64_t> replays{0};  // inputs answered from restored state
+  std::atomic<uint64_t> transaction_aborts{0};
   std::atomic<int64_t> in_flight{0};
   std::atomic<int64_t> paused{0};
   std::atomic<uint64_t> fingerprint_entries{0};
