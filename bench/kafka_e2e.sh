@@ -46,7 +46,7 @@ for c in range(copies):
 PY
 records=$(grep -c . "$work/input.jsonl")
 
-storyd_config() {  # name -> config file for topics $run-$name-{in,out,dlq}
+storyd_config() {  # name [exactly_once=true] -> config for topics $run-$name-*
   cat > "$work/$1.toml" <<TOML
 [pipeline]
 threads = $threads
@@ -55,6 +55,9 @@ input_topic = "$run-$1-in"
 output_topic = "$run-$1-out"
 dead_letter_topic = "$run-$1-dlq"
 group_id = "$run-$1"
+changelog_topic = "$run-$1-changelog"
+exactly_once = ${2:-true}
+instance_id = "bench"
 "bootstrap.servers" = "$brokers"
 [metrics]
 port = 0
@@ -65,7 +68,7 @@ consume_ts() {  # topic count -> file of {"timestamp","key","value"}
   "$storyd" consume --brokers "$brokers" --topic "$1" --count "$2" --timestamps \
     --idle-timeout-ms 60000 2>/dev/null
 }
-for name in sat relay lat lrelay; do
+for name in sat alo relay lat lrelay; do
   topic "$name-in" 4
   topic "$name-out" 4
   topic "$name-dlq" 1
@@ -77,6 +80,12 @@ done
 "$storyd" run --config "$(storyd_config sat)" 2>"$work/sat.log" &
 pid=$!
 consume_ts "$run-sat-out" "$records" > "$work/sat-out.jsonl"
+kill -TERM "$pid"; wait "$pid"
+# The same at least once: no transactions.
+"$storyd" produce --brokers "$brokers" --topic "$run-alo-in" --input "$work/input.jsonl" 2>/dev/null
+"$storyd" run --config "$(storyd_config alo false)" 2>"$work/alo.log" &
+pid=$!
+consume_ts "$run-alo-out" "$records" > "$work/alo-out.jsonl"
 kill -TERM "$pid"; wait "$pid"
 "$relay" "$brokers" "$run-relay-in" "$run-relay-out" "$run-relay" "$records" >/dev/null
 consume_ts "$run-relay-out" "$records" > "$work/relay-out.jsonl"
@@ -90,6 +99,7 @@ print(f"{len(ts) / span:.0f}" if span > 0 else "0")
 PY
 }
 storyd_rate=$(rate "$work/sat-out.jsonl")
+alo_rate=$(rate "$work/alo-out.jsonl")
 relay_rate=$(rate "$work/relay-out.jsonl")
 
 # 2. Latency at half of storyd's saturation rate.
@@ -116,10 +126,10 @@ consume_ts "$run-lrelay-out" "$latency_records" > "$work/lrelay-out.jsonl"
 consume_ts "$run-lrelay-in" "$latency_records" > "$work/lrelay-in.jsonl"
 kill -TERM "$pid"; wait "$pid"
 
-python3 - "$work" "$out_dir" "$records" "$storyd_rate" "$relay_rate" "$offered" "$threads" <<'PY'
+python3 - "$work" "$out_dir" "$records" "$storyd_rate" "$relay_rate" "$offered" "$threads" "$alo_rate" <<'PY'
 import json, sys
 work, out_dir, records = sys.argv[1], sys.argv[2], int(sys.argv[3])
-storyd_rate, relay_rate, offered, threads = map(float, sys.argv[4:8])
+storyd_rate, relay_rate, offered, threads, alo_rate = map(float, sys.argv[4:9])
 def latencies(inp, out):
     sent = {}
     for line in open(f"{work}/{inp}"):
@@ -137,8 +147,10 @@ with open(f"{out_dir}/latency.tsv", "w") as f:
         f.write(f"{100.0 * i / len(s_lat):.3f}\t{a}\t{b}\n")
 print(f"| | storyd | relay | storyd / relay |")
 print(f"|---|---|---|---|")
-print(f"| saturation throughput ({records} articles, 4 partitions) | {storyd_rate:.0f} /s | "
-      f"{relay_rate:.0f} /s | {storyd_rate / relay_rate:.2f} |")
+print(f"| saturation throughput, exactly once ({records} articles, 4 partitions) | "
+      f"{storyd_rate:.0f} /s | {relay_rate:.0f} /s | {storyd_rate / relay_rate:.2f} |")
+print(f"| saturation throughput, at least once | {alo_rate:.0f} /s | | "
+      f"{alo_rate / relay_rate:.2f} |")
 print(f"| latency p50 at {offered:.0f} /s offered | {pct(s_lat, 50)} ms | {pct(r_lat, 50)} ms | |")
 print(f"| latency p99 at {offered:.0f} /s offered | {pct(s_lat, 99)} ms | {pct(r_lat, 99)} ms | |")
 print(f"| records measured for latency | {len(s_lat)} | {len(r_lat)} | |")
