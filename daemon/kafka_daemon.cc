@@ -965,6 +965,12 @@ void KafkaDaemon::CommitTransaction() {
     log_ << "storyd: transaction failed: " << rd_kafka_error_string(error)
          << std::endl;
     if (rd_kafka_error_is_fatal(error)) fatal_ = true;
+    if (rd_kafka_error_code(error) == RD_KAFKA_RESP_ERR__FENCED) {
+      log_ << "storyd: fenced: the broker timed the transaction out, or "
+              "another instance runs with transactional.id "
+           << config_.kafka.group_id << "-" << instance_id_
+           << " (give each instance its own kafka.instance_id)" << std::endl;
+    }
     rd_kafka_error_destroy(error);
   }
   rewind_needed_ = true;
