@@ -554,6 +554,7 @@ absl::Status KafkaDaemon::Restore() {
         ApplyChange(seq, entry.record, entry.own, /*live=*/false);
         next_to_emit_ = next_seq_;
         metrics_.state_records_restored.fetch_add(1, std::memory_order_relaxed);
+        NotifyWatchdog();
       },
       log_, stop_requested_);
   if (!status.ok()) return status;
@@ -1315,13 +1316,14 @@ int KafkaDaemon::Run(const DaemonOptions& options) {
          << http.port() << "/metrics" << std::endl;
   }
   sd_notify(0, "STATUS=restoring state");
+  // The watchdog covers the restore too (NotifyWatchdog while applying).
+  if (sd_watchdog_enabled(0, &watchdog_usec_) <= 0) watchdog_usec_ = 0;
   absl::Status status = SetUp(options);
   if (!status.ok()) {
     log_ << "storyd: " << status.message() << std::endl;
     http.Stop();
     return status.code() == absl::StatusCode::kCancelled ? 0 : 2;
   }
-  if (sd_watchdog_enabled(0, &watchdog_usec_) <= 0) watchdog_usec_ = 0;
   log_ << "storyd: consuming " << config_.kafka.input_topic << " -> "
        << config_.kafka.output_topic
        << " (dead letters: " << config_.kafka.dead_letter_topic
