@@ -77,7 +77,9 @@ void ArticleProcessor::Process(ArticleParser* parser, uint64_t seq,
   ArticleFeatures features = Features(normalized);
   out->fingerprint = features.simhash;
   detector_->InsertAndFind(seq, features, &out->candidates);
-  out->story_terms = StoryTerms(out->article, normalized);
+  out->story_terms.clear();
+  if (story_terms_.enabled)
+    out->story_terms = StoryTerms(out->article, normalized);
   out->shingles.clear();
   if (keep_shingles_) out->shingles = std::move(features.shingles);
   out->article.body.clear();
@@ -346,6 +348,8 @@ std::variant<Assignment, InputProblem> Assigner::Assign(
     assignment.hamming = decision.best.hamming;
     assignment.decision = StoryDecision::kCopy;
     story = original->story;
+  } else if (!stories_.config().terms.enabled) {
+    assignment.decision = StoryDecision::kNew;
   } else {
     TermVector vector = stories_.Weigh(processed.story_terms);
     std::optional<StoryMatch> match =

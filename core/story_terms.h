@@ -26,6 +26,9 @@
 namespace storyd {
 
 struct StoryTermConfig {
+  // false turns the story tier off: every article that is no copy starts
+  // its own story (the copy tier alone, for comparison).
+  bool enabled = true;
   double title_boost = 2.0;
   double lead_boost = 2.0;
   int lead_lines = 2;

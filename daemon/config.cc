@@ -285,12 +285,19 @@ absl::StatusOr<StorydConfig> LoadConfig(const std::string& path) {
     StoryConfig& c = config.story;
     status =
         CheckKeys(*t, "story",
-                  {"title_boost", "lead_boost", "lead_lines", "zipf_ceiling",
-                   "unknown_zipf", "number_zipf", "max_terms", "prior_articles",
-                   "df_half_life_articles", "max_df_terms", "threshold",
-                   "time_grace_hours", "time_scale_hours", "window_hours",
-                   "window_articles", "max_centroid_terms"});
+                  {"enabled", "title_boost", "lead_boost", "lead_lines",
+                   "zipf_ceiling", "unknown_zipf", "number_zipf", "max_terms",
+                   "prior_articles", "df_half_life_articles", "max_df_terms",
+                   "threshold", "time_grace_hours", "time_scale_hours",
+                   "window_hours", "window_articles", "max_centroid_terms"});
     const std::string_view s = "story";
+    if (const toml::node* enabled = t->get("enabled"); enabled != nullptr) {
+      if (!enabled->is_boolean()) {
+        return fail(absl::InvalidArgumentError(
+            "config key 'story.enabled' must be true or false"));
+      }
+      c.terms.enabled = *enabled->value<bool>();
+    }
     if (status.ok())
       status = ReadDouble(*t, s, "title_boost", 0, 100, &c.terms.title_boost);
     if (status.ok())

@@ -21,9 +21,11 @@ std::string ReadData(const std::string& name) {
   return contents.str();
 }
 
-std::string Dedup(const std::string& input, int threads) {
+std::string Dedup(const std::string& input, int threads,
+                  bool story_tier = true) {
   StorydConfig config = DefaultConfig();
   config.threads = threads;
+  config.story.terms.enabled = story_tier;
   std::istringstream in(input);
   std::ostringstream out, log;
   EXPECT_EQ(RunDedup(config, in, out, log), kExitOk) << log.str();
@@ -74,6 +76,25 @@ TEST(DedupQualityTest, StoryClusteringQuality) {
       Score("neardup.gold.tsv", Dedup(ReadData("neardup.jsonl"), 2));
   EXPECT_GE(near.story_bcubed_f1, 0.88) << FormatQualityReport(near);
   EXPECT_GE(near.dup_bcubed_f1, 0.98) << FormatQualityReport(near);
+}
+
+TEST(DedupQualityTest, WithoutTheStoryTierCopiesAreTheSame) {
+  // story.enabled = false: the copy tier alone, to compare its cost.
+  std::string input = ReadData("neardup.jsonl");
+  QualityReport with = Score("neardup.gold.tsv", Dedup(input, 2));
+  std::string output = Dedup(input, 2, /*story_tier=*/false);
+  QualityReport without = Score("neardup.gold.tsv", output);
+  EXPECT_DOUBLE_EQ(without.dup_bcubed_f1, with.dup_bcubed_f1);
+  EXPECT_EQ(output.find("same_story"), std::string::npos);
+  // Each copy group is its own story: one story per article that is no
+  // copy.
+  size_t copies = 0;
+  for (size_t at = output.find("\"decision\":\"copy\"");
+       at != std::string::npos;
+       at = output.find("\"decision\":\"copy\"", at + 1)) {
+    ++copies;
+  }
+  EXPECT_EQ(without.stories_predicted, without.articles - copies);
 }
 
 TEST(DedupQualityTest, OutputIsByteIdenticalWhateverTheThreadCount) {
