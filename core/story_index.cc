@@ -87,12 +87,9 @@ std::optional<StoryMatch> StoryIndex::FindBest(
       skipped_a_posting = true;
       continue;
     }
-    for (uint64_t key : posting->second) {
-      auto story = stories_.find(key);
-      if (story == stories_.end()) continue;
-      auto centroid_weight = story->second.centroid.find(term);
-      if (centroid_weight == story->second.centroid.end()) continue;
-      dots[key] += static_cast<double>(weight) * centroid_weight->second;
+    for (const Posting& entry : posting->second) {
+      if (entry.weight == 0) continue;  // dropped from its centroid
+      dots[entry.story] += static_cast<double>(weight) * entry.weight;
     }
   }
   // Ranked by cosine, then key, so that the choice never depends on
@@ -100,7 +97,9 @@ std::optional<StoryMatch> StoryIndex::FindBest(
   std::vector<std::pair<double, uint64_t>> ranked;
   ranked.reserve(dots.size());
   for (const auto& [key, dot] : dots) {
-    ranked.emplace_back(-dot / std::sqrt(stories_.at(key).norm2), key);
+    auto story = stories_.find(key);
+    if (story == stories_.end()) continue;  // expired; its postings linger
+    ranked.emplace_back(-dot / std::sqrt(story->second.norm2), key);
   }
   // Only the leading candidates can win: the score never exceeds the
   // cosine, and the first candidates are re-scored exactly below.
@@ -188,10 +187,7 @@ void StoryIndex::Add(Story* story, uint64_t key, const TermVector& vector,
     it->second += weight;
     story->norm2 +=
         static_cast<double>(it->second) * it->second - before * before;
-    if (inserted) {
-      postings_[term].push_back(key);
-      ++posting_entries_;
-    }
+    SetPosting(term, key, it->second);
   }
   ++story->members;
   story->last_update = static_cast<uint64_t>(articles_);
@@ -202,10 +198,10 @@ void StoryIndex::Add(Story* story, uint64_t key, const TermVector& vector,
         std::max(story->last_time.value_or(*unix_seconds), *unix_seconds);
   }
   if (story->centroid.size() > 2 * config_.max_centroid_terms)
-    PruneCentroid(story);
+    PruneCentroid(story, key);
 }
 
-void StoryIndex::PruneCentroid(Story* story) {
+void StoryIndex::PruneCentroid(Story* story, uint64_t key) {
   std::vector<std::pair<uint64_t, float>> terms(story->centroid.begin(),
                                                 story->centroid.end());
   std::sort(terms.begin(), terms.end(), [](const auto& a, const auto& b) {
@@ -213,14 +209,33 @@ void StoryIndex::PruneCentroid(Story* story) {
   });
   terms.resize(config_.max_centroid_terms);
   std::sort(terms.begin(), terms.end());
-  story->centroid.clear();
+  absl::flat_hash_map<uint64_t, float> kept;
+  kept.reserve(terms.size());
   story->norm2 = 0;
   for (const auto& [term, weight] : terms) {
-    story->centroid.emplace(term, weight);
+    kept.emplace(term, weight);
     story->norm2 += static_cast<double>(weight) * weight;
   }
-  // Postings of the dropped terms go stale; FindBest skips them and
-  // ExpireStories compacts them away.
+  // The dropped terms' postings weigh nothing from now on; ExpireStories
+  // compacts them away.
+  for (const auto& [term, weight] : story->centroid) {
+    if (!kept.contains(term)) SetPosting(term, key, 0.0f);
+  }
+  story->centroid = std::move(kept);
+}
+
+void StoryIndex::SetPosting(uint64_t term, uint64_t story, float weight) {
+  std::vector<Posting>& list = postings_[term];
+  // The stories being updated are the recent ones, at the back.
+  for (auto it = list.rbegin(); it != list.rend(); ++it) {
+    if (it->story == story) {
+      it->weight = weight;
+      return;
+    }
+  }
+  if (weight == 0) return;
+  list.push_back({story, weight});
+  ++posting_entries_;
 }
 
 void StoryIndex::Observe(absl::Span<const ArticleTerm> terms,
@@ -290,7 +305,7 @@ void StoryIndex::ExpireStories() {
     std::sort(keys.begin(), keys.end());
     for (uint64_t key : keys) {
       for (const auto& [term, weight] : stories_.at(key).centroid) {
-        postings_[term].push_back(key);
+        postings_[term].push_back({key, weight});
         ++posting_entries_;
       }
     }

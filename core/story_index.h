@@ -115,15 +115,23 @@ class StoryIndex {
 
   void Add(Story* story, uint64_t key, const TermVector& vector,
            std::optional<int64_t> unix_seconds);
-  void PruneCentroid(Story* story);
+  void PruneCentroid(Story* story, uint64_t key);
   void ExpireStories();
   void PruneDocumentFrequencies();
 
   StoryConfig config_;
   absl::flat_hash_map<uint64_t, Story> stories_;
   absl::flat_hash_map<std::string, uint64_t> key_by_first_id_;
-  absl::flat_hash_map<uint64_t, std::vector<uint64_t>>
-      postings_;  // term -> stories
+  // A story's weight for a term, copied from its centroid so that FindBest
+  // reads posting lists front to back instead of looking each story up.
+  struct Posting {
+    uint64_t story;
+    float weight;
+  };
+  // Sets the weight of `story` in `term`'s list (0 for a dropped term).
+  void SetPosting(uint64_t term, uint64_t story, float weight);
+  absl::flat_hash_map<uint64_t, std::vector<Posting>>
+      postings_;  // term -> stories, oldest first
   size_t posting_entries_ = 0;
   // Decayed document frequencies, scaled by 2^(articles / half-life) so that
   // decay never touches the table; divided back on use.
