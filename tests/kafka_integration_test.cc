@@ -4,303 +4,28 @@
 // directory from STORYD_KAFKA_WORKDIR; without them the tests fail: they
 // are never skipped.
 #include <gtest/gtest.h>
-#include <librdkafka/rdkafka.h>
 #include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
-#include <cstdlib>
-#include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <random>
 #include <set>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "core/scoring.h"
 #include "core/strings.h"
-#include "daemon/config.h"
-#include "daemon/offline_commands.h"
+#include "tests/kafka_test_support.h"
 
 namespace storyd {
 namespace {
 
 using namespace std::chrono_literals;
 
-std::string Env(const char* name) {
-  const char* value = std::getenv(name);
-  return value == nullptr ? std::string() : std::string(value);
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  std::stringstream contents;
-  contents << file.rdbuf();
-  return contents.str();
-}
-
-// A child process with its stderr in a file.
-class Process {
- public:
-  Process(const std::vector<std::string>& argv, const std::string& stderr_path,
-          const std::string& stdout_path = "/dev/null") {
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      std::freopen(stderr_path.c_str(), "w", stderr);
-      std::freopen(stdout_path.c_str(), "w", stdout);
-      std::vector<char*> args;
-      for (const std::string& arg : argv)
-        args.push_back(const_cast<char*>(arg.c_str()));
-      args.push_back(nullptr);
-      ::execv(args[0], args.data());
-      std::_Exit(127);
-    }
-  }
-  ~Process() {
-    if (pid_ > 0 && !exited_) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-  void Signal(int signal) { ::kill(pid_, signal); }
-  // Exit code, or -1 if it has not exited within `timeout` (or died by a
-  // signal).
-  int Wait(std::chrono::milliseconds timeout) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        exited_ = true;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-      }
-      std::this_thread::sleep_for(50ms);
-    }
-    return -1;
-  }
-
- private:
-  pid_t pid_ = -1;
-  bool exited_ = false;
-};
-
-int RunCommand(const std::string& command) {
-  int status = std::system(command.c_str());
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-// Records read from a topic: value and headers.
-struct Record {
-  std::string key, value;
-  std::map<std::string, std::string> headers;
-};
-
-class KafkaIntegrationTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    bootstrap_ = Env("STORYD_KAFKA_BOOTSTRAP");
-    broker_workdir_ = Env("STORYD_KAFKA_WORKDIR");
-    ASSERT_FALSE(bootstrap_.empty())
-        << "STORYD_KAFKA_BOOTSTRAP is not set: run tests/run.sh";
-    ASSERT_FALSE(broker_workdir_.empty()) << "STORYD_KAFKA_WORKDIR is not set";
-    std::random_device random;
-    prefix_ =
-        StrCat("t", random() % 1000000, "-",
-               ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    dir_ = std::filesystem::temp_directory_path() / prefix_;
-    std::filesystem::create_directories(dir_);
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
-  void CreateTopic(const std::string& name, int partitions,
-                   const std::string& config = "") {
-    std::string command =
-        StrCat(STORYD_SOURCE_DIR "/tests/kafka/broker.sh create-topic ",
-               broker_workdir_, " ", name, " ", partitions, " ", config,
-               " >/dev/null");
-    ASSERT_EQ(RunCommand(command), 0) << command;
-  }
-
-  // Topics for this test: input with `partitions`, output, dead letters.
-  void CreateTopics(int partitions) {
-    input_ = prefix_ + "-in";
-    output_ = prefix_ + "-out";
-    dlq_ = prefix_ + "-dlq";
-    CreateTopic(input_, partitions, "max.message.bytes=20000000");
-    CreateTopic(output_, 2);
-    CreateTopic(dlq_, 1, "max.message.bytes=20000000");
-  }
-
-  std::string WriteConfig(int threads, int metrics_port = 0,
-                          int max_in_flight = 20000) {
-    std::string path = (dir_ / "storyd.toml").string();
-    std::ofstream(path) << "[pipeline]\nthreads = " << threads
-                        << "\n[kafka]\ninput_topic = \"" << input_
-                        << "\"\noutput_topic = \"" << output_
-                        << "\"\ndead_letter_topic = \"" << dlq_
-                        << "\"\ngroup_id = \"" << prefix_
-                        << "\"\nmax_in_flight = " << max_in_flight
-                        << "\n\"bootstrap.servers\" = \"" << bootstrap_
-                        << "\"\n[metrics]\nport = " << metrics_port << "\n";
-    return path;
-  }
-
-  std::unique_ptr<Process> StartDaemon(const std::string& config,
-                                       const std::string& log_name) {
-    return std::make_unique<Process>(
-        std::vector<std::string>{STORYD_BINARY, "run", "--config", config},
-        (dir_ / log_name).string());
-  }
-
-  void Produce(
-      const std::string& topic,
-      const std::vector<std::pair<std::string, std::string>>& records) {
-    char error[512];
-    rd_kafka_conf_t* conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap_.c_str(), error,
-                      sizeof(error));
-    rd_kafka_conf_set(conf, "message.max.bytes", "30000000", error,
-                      sizeof(error));
-    rd_kafka_t* producer =
-        rd_kafka_new(RD_KAFKA_PRODUCER, conf, error, sizeof(error));
-    ASSERT_NE(producer, nullptr) << error;
-    // Each record is one millisecond newer than the one before, in file
-    // order, as records of a real stream are: producing them all within a
-    // few milliseconds would leave their order across partitions undefined.
-    const int64_t first_timestamp =
-        std::chrono::duration_cast<std::chrono::milliseconds>(
-            std::chrono::system_clock::now().time_since_epoch())
-            .count() -
-        static_cast<int64_t>(records.size());
-    int64_t timestamp = first_timestamp;
-    for (const auto& [key, value] : records) {
-      ++timestamp;
-      while (true) {
-        rd_kafka_resp_err_t err = rd_kafka_producev(
-            producer, RD_KAFKA_V_TOPIC(topic.c_str()),
-            RD_KAFKA_V_KEY(key.empty() ? nullptr : key.data(), key.size()),
-            RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
-            RD_KAFKA_V_TIMESTAMP(timestamp),
-            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
-        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
-        ASSERT_EQ(err, RD_KAFKA_RESP_ERR__QUEUE_FULL) << rd_kafka_err2str(err);
-        rd_kafka_poll(producer, 100);
-      }
-    }
-    ASSERT_EQ(rd_kafka_flush(producer, 60000), RD_KAFKA_RESP_ERR_NO_ERROR);
-    rd_kafka_destroy(producer);
-  }
-
-  // Reads `topic` from the start until `count` records arrived or nothing
-  // came for `idle`.
-  std::vector<Record> ReadTopic(const std::string& topic, size_t count,
-                                std::chrono::milliseconds idle = 20s) {
-    char error[512];
-    rd_kafka_conf_t* conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap_.c_str(), error,
-                      sizeof(error));
-    std::string group = StrCat(prefix_, "-reader-", reader_++);
-    rd_kafka_conf_set(conf, "group.id", group.c_str(), error, sizeof(error));
-    rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", error,
-                      sizeof(error));
-    rd_kafka_t* consumer =
-        rd_kafka_new(RD_KAFKA_CONSUMER, conf, error, sizeof(error));
-    rd_kafka_poll_set_consumer(consumer);
-    rd_kafka_topic_partition_list_t* topics =
-        rd_kafka_topic_partition_list_new(1);
-    rd_kafka_topic_partition_list_add(topics, topic.c_str(),
-                                      RD_KAFKA_PARTITION_UA);
-    rd_kafka_subscribe(consumer, topics);
-    rd_kafka_topic_partition_list_destroy(topics);
-    std::vector<Record> records;
-    auto last = std::chrono::steady_clock::now();
-    while (records.size() < count &&
-           std::chrono::steady_clock::now() - last < idle) {
-      rd_kafka_message_t* message = rd_kafka_consumer_poll(consumer, 200);
-      if (message == nullptr) continue;
-      if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        last = std::chrono::steady_clock::now();
-        Record record;
-        if (message->key)
-          record.key.assign(static_cast<const char*>(message->key),
-                            message->key_len);
-        record.value.assign(static_cast<const char*>(message->payload),
-                            message->len);
-        rd_kafka_headers_t* headers = nullptr;
-        if (rd_kafka_message_headers(message, &headers) ==
-            RD_KAFKA_RESP_ERR_NO_ERROR) {
-          const char* name;
-          const void* value;
-          size_t size;
-          for (size_t i = 0;
-               rd_kafka_header_get_all(headers, i, &name, &value, &size) ==
-               RD_KAFKA_RESP_ERR_NO_ERROR;
-               ++i) {
-            record.headers[name] =
-                std::string(static_cast<const char*>(value), size);
-          }
-        }
-        records.push_back(std::move(record));
-      }
-      rd_kafka_message_destroy(message);
-    }
-    rd_kafka_consumer_close(consumer);
-    rd_kafka_destroy(consumer);
-    return records;
-  }
-
-  static std::vector<std::pair<std::string, std::string>> DataRecords(
-      const std::string& name) {
-    std::vector<std::pair<std::string, std::string>> records;
-    std::ifstream file(std::string(STORYD_TEST_DATA) + "/" + name);
-    std::string line;
-    while (std::getline(file, line)) {
-      if (!line.empty()) records.emplace_back("", line);
-    }
-    return records;
-  }
-
-  static std::string JoinValues(const std::vector<Record>& records) {
-    std::string out;
-    for (const Record& record : records) out += record.value + "\n";
-    return out;
-  }
-
-  std::string bootstrap_, broker_workdir_, prefix_;
-  std::string input_, output_, dlq_;
-  std::filesystem::path dir_;
-  int reader_ = 0;
-};
-
-std::string OfflineDedup(const std::string& input) {
-  StorydConfig config = DefaultConfig();
-  std::istringstream in(input);
-  std::ostringstream out, log;
-  RunDedup(config, in, out, log);
-  return out.str();
-}
-
-// Id -> (story_id, dup_of) of an output.
-std::map<std::string, std::pair<std::string, std::string>> Decisions(
-    const std::string& jsonl) {
-  std::map<std::string, std::pair<std::string, std::string>> decisions;
-  for (std::string_view line : Split(jsonl, '\n', true)) {
-    auto field = [&](std::string_view name) -> std::string {
-      std::string key = StrCat("\"", name, "\":");
-      size_t at = line.find(key);
-      if (at == std::string_view::npos) return "";
-      std::string_view rest = line.substr(at + key.size());
-      if (rest.starts_with("null")) return "null";
-      size_t end = rest.find('"', 1);
-      return std::string(rest.substr(1, end - 1));
-    };
-    decisions[field("id")] = {field("story_id"), field("dup_of")};
-  }
-  return decisions;
-}
+class KafkaIntegrationTest : public KafkaTest {};
 
 TEST_F(KafkaIntegrationTest, FourPartitionsMatchTheOfflineScores) {
   CreateTopics(4);
@@ -417,16 +142,25 @@ TEST_F(KafkaIntegrationTest,
   CreateTopics(4);
   auto records = DataRecords("neardup.jsonl");
   Produce(input_, records);
-  std::string config = WriteConfig(1);
-  auto first = StartDaemon(config, "first.log");
-  auto second = StartDaemon(config, "second.log");
+  // Two daemons running at once need their own instance ids (their
+  // transactional ids); the output topic may also announce story merges.
+  DaemonOptions options;
+  options.threads = 1;
+  options.instance_id = prefix_ + "-first";
+  options.file_name = "first.toml";
+  auto first = StartDaemon(WriteConfig(options), "first.log");
+  options.instance_id = prefix_ + "-second";
+  options.file_name = "second.toml";
+  auto second = StartDaemon(WriteConfig(options), "second.log");
   // Once both have produced something, stop one: its partitions are drained,
   // committed and handed to the other.
   std::vector<Record> early = ReadTopic(output_, 200, 60s);
   ASSERT_GE(early.size(), 200u);
   first->Signal(SIGTERM);
   EXPECT_EQ(first->Wait(60s), 0) << ReadFile((dir_ / "first.log").string());
-  std::vector<Record> outputs = ReadTopic(output_, records.size() + 1, 8s);
+  // Merge announcements come in any number: read until the topic is idle.
+  std::vector<Record> outputs = ArticleRecords(
+      ReadTopic(output_, std::numeric_limits<size_t>::max(), 8s));
   second->Signal(SIGTERM);
   EXPECT_EQ(second->Wait(60s), 0);
   std::map<std::string, int> seen;
@@ -453,20 +187,6 @@ TEST_F(KafkaIntegrationTest, BackpressurePausesAndResumesWithoutLoss) {
   EXPECT_EQ(outputs.size(), records.size())
       << ReadFile((dir_ / "daemon.log").string());
   EXPECT_EQ(ids.size(), records.size());
-}
-
-// Fetches http://127.0.0.1:<port><path> with curl; "" when unreachable.
-std::string HttpGet(int port, const std::string& path) {
-  std::string command = StrCat("curl -s -m 5 http://127.0.0.1:", port, path);
-  std::string body;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  if (pipe == nullptr) return body;
-  char buffer[4096];
-  size_t n;
-  while ((n = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0)
-    body.append(buffer, n);
-  ::pclose(pipe);
-  return body;
 }
 
 TEST_F(KafkaIntegrationTest, MetricsAndHealthEndpoints) {
