@@ -78,18 +78,49 @@ std::optional<StoryMatch> StoryIndex::FindBest(
   // Dot products with every story that shares a term, from the postings.
   // They are exact unless a posting list was too long to read; only then
   // are the leading candidates recomputed term by term.
+  //
+  // Terms go heaviest first. The lightest terms whose weights have an L2
+  // norm below the threshold (the "tail") only add to stories already
+  // found: by Cauchy-Schwarz a story that shares nothing but tail terms has
+  // a cosine below that norm, so it can never be joined. This keeps the
+  // many light background terms from making every story that shares one a
+  // candidate. (Only the reported best score of an article that starts a
+  // story can differ.)
+  std::vector<std::pair<float, uint64_t>> by_weight;
+  by_weight.reserve(vector.size());
+  for (const auto& [term, weight] : vector)
+    by_weight.emplace_back(weight, term);
+  std::sort(by_weight.begin(), by_weight.end(), std::greater<>());
+  size_t tail_start = by_weight.size();
+  double tail_norm2 = 0;
+  const double bound2 = config_.threshold * config_.threshold;
+  while (tail_start > 0) {
+    const double weight = by_weight[tail_start - 1].first;
+    if (tail_norm2 + weight * weight >= bound2) break;
+    tail_norm2 += weight * weight;
+    --tail_start;
+  }
   absl::flat_hash_map<uint64_t, double> dots;
+  dots.reserve(256);
   bool skipped_a_posting = false;
-  for (const auto& [term, weight] : vector) {
+  for (size_t i = 0; i < by_weight.size(); ++i) {
+    const auto [weight, term] = by_weight[i];
     auto posting = postings_.find(term);
     if (posting == postings_.end()) continue;
     if (posting->second.size() > kMaxPostingScan) {
       skipped_a_posting = true;
       continue;
     }
+    const bool tail = i >= tail_start;
     for (const Posting& entry : posting->second) {
       if (entry.weight == 0) continue;  // dropped from its centroid
-      dots[entry.story] += static_cast<double>(weight) * entry.weight;
+      const double product = static_cast<double>(weight) * entry.weight;
+      if (tail) {
+        auto it = dots.find(entry.story);
+        if (it != dots.end()) it->second += product;
+      } else {
+        dots[entry.story] += product;
+      }
     }
   }
   // Ranked by cosine, then key, so that the choice never depends on
