@@ -359,6 +359,10 @@ absl::StatusOr<KafkaHandle> KafkaDaemon::CreateClient(Role role) {
     properties["statistics.interval.ms"] = "5000";
     properties["enable.partition.eof"] = "false";
     properties["isolation.level"] = "read_committed";
+    // A crashed instance's partitions move on after this long. Heartbeats
+    // come from librdkafka's own thread, so a long restore does not miss
+    // them (max.poll.interval.ms guards the main loop).
+    properties["session.timeout.ms"] = "10000";
   } else if (role == Role::kChangelog) {
     // Assigned, never subscribed: the group id is never joined or
     // committed to.
