@@ -164,6 +164,9 @@ class Assigner {
   // tombstones it once it is forgotten (TakeForgotten). Returns false, and
   // changes nothing, when the id is already known.
   bool ApplyArticle(uint64_t seq, const ArticleRecord& record, bool own);
+  // Around a restore (ApplyArticle and ApplyMerge only, no FindSplit): the
+  // story index builds its inverted index once at the end.
+  void SetRestoring(bool restoring) { stories_.SetBulkLoading(restoring); }
 
   // For an article another instance decided as no copy: the merge with
   // what this instance decided, when that differs: it is a copy of one of

@@ -153,7 +153,7 @@ std::optional<StoryMatch> StoryIndex::FindBest(
       for (const auto& [term, weight] : vector) {
         auto it = story.centroid.find(term);
         if (it != story.centroid.end())
-          dot += static_cast<double>(weight) * it->second;
+          dot += static_cast<double>(weight) * it->second.weight;
       }
       match.cosine = dot / std::sqrt(story.norm2);
     }
@@ -213,12 +213,21 @@ const std::string* StoryIndex::FirstIdOf(uint64_t key) const {
 void StoryIndex::Add(Story* story, uint64_t key, const TermVector& vector,
                      std::optional<int64_t> unix_seconds) {
   for (const auto& [term, weight] : vector) {
-    auto [it, inserted] = story->centroid.try_emplace(term, 0.0f);
-    const double before = it->second;
-    it->second += weight;
+    auto [it, inserted] = story->centroid.try_emplace(term);
+    Story::Term& entry = it->second;
+    const double before = entry.weight;
+    entry.weight += weight;
     story->norm2 +=
-        static_cast<double>(it->second) * it->second - before * before;
-    SetPosting(term, key, it->second);
+        static_cast<double>(entry.weight) * entry.weight - before * before;
+    if (bulk_loading_) continue;
+    std::vector<Posting>& list = postings_[term];
+    if (inserted) {
+      entry.posting = static_cast<uint32_t>(list.size());
+      list.push_back({key, entry.weight});
+      ++posting_entries_;
+    } else {
+      list[entry.posting].weight = entry.weight;
+    }
   }
   ++story->members;
   story->last_update = static_cast<uint64_t>(articles_);
@@ -229,44 +238,60 @@ void StoryIndex::Add(Story* story, uint64_t key, const TermVector& vector,
         std::max(story->last_time.value_or(*unix_seconds), *unix_seconds);
   }
   if (story->centroid.size() > 2 * config_.max_centroid_terms)
-    PruneCentroid(story, key);
+    PruneCentroid(story);
 }
 
-void StoryIndex::PruneCentroid(Story* story, uint64_t key) {
-  std::vector<std::pair<uint64_t, float>> terms(story->centroid.begin(),
-                                                story->centroid.end());
+void StoryIndex::PruneCentroid(Story* story) {
+  std::vector<std::pair<uint64_t, Story::Term>> terms(story->centroid.begin(),
+                                                      story->centroid.end());
   std::sort(terms.begin(), terms.end(), [](const auto& a, const auto& b) {
-    return a.second != b.second ? a.second > b.second : a.first < b.first;
+    return a.second.weight != b.second.weight
+               ? a.second.weight > b.second.weight
+               : a.first < b.first;
   });
-  terms.resize(config_.max_centroid_terms);
-  std::sort(terms.begin(), terms.end());
-  absl::flat_hash_map<uint64_t, float> kept;
-  kept.reserve(terms.size());
-  story->norm2 = 0;
-  for (const auto& [term, weight] : terms) {
-    kept.emplace(term, weight);
-    story->norm2 += static_cast<double>(weight) * weight;
-  }
   // The dropped terms' postings weigh nothing from now on; ExpireStories
   // compacts them away.
-  for (const auto& [term, weight] : story->centroid) {
-    if (!kept.contains(term)) SetPosting(term, key, 0.0f);
+  if (!bulk_loading_) {
+    for (size_t i = config_.max_centroid_terms; i < terms.size(); ++i)
+      postings_[terms[i].first][terms[i].second.posting].weight = 0;
+  }
+  terms.resize(config_.max_centroid_terms);
+  std::sort(terms.begin(), terms.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  absl::flat_hash_map<uint64_t, Story::Term> kept;
+  kept.reserve(terms.size());
+  story->norm2 = 0;
+  for (const auto& [term, entry] : terms) {
+    kept.emplace(term, entry);
+    story->norm2 += static_cast<double>(entry.weight) * entry.weight;
   }
   story->centroid = std::move(kept);
 }
 
-void StoryIndex::SetPosting(uint64_t term, uint64_t story, float weight) {
-  std::vector<Posting>& list = postings_[term];
-  // The stories being updated are the recent ones, at the back.
-  for (auto it = list.rbegin(); it != list.rend(); ++it) {
-    if (it->story == story) {
-      it->weight = weight;
-      return;
+void StoryIndex::SetBulkLoading(bool bulk) {
+  if (bulk_loading_ && !bulk) {
+    bulk_loading_ = false;
+    RebuildPostings();
+  }
+  bulk_loading_ = bulk;
+}
+
+void StoryIndex::RebuildPostings() {
+  // In key order, so that posting lists come out the same on every run.
+  postings_.clear();
+  posting_entries_ = 0;
+  std::vector<uint64_t> keys;
+  keys.reserve(stories_.size());
+  for (const auto& [key, story] : stories_) keys.push_back(key);
+  std::sort(keys.begin(), keys.end());
+  for (uint64_t key : keys) {
+    for (auto& [term, entry] : stories_.at(key).centroid) {
+      std::vector<Posting>& list = postings_[term];
+      entry.posting = static_cast<uint32_t>(list.size());
+      list.push_back({key, entry.weight});
+      ++posting_entries_;
     }
   }
-  if (weight == 0) return;
-  list.push_back({story, weight});
-  ++posting_entries_;
 }
 
 void StoryIndex::Observe(absl::Span<const ArticleTerm> terms,
@@ -325,21 +350,8 @@ void StoryIndex::ExpireStories() {
       key_by_first_id_.erase(by_id);
     stories_.erase(it);
   }
-  if (posting_entries_ > 2 * centroid_terms + 4096) {
-    // Rebuild the postings from the live centroids, in key order so that
-    // posting lists come out the same on every run.
-    postings_.clear();
-    posting_entries_ = 0;
-    std::vector<uint64_t> keys;
-    keys.reserve(stories_.size());
-    for (const auto& [key, story] : stories_) keys.push_back(key);
-    std::sort(keys.begin(), keys.end());
-    for (uint64_t key : keys) {
-      for (const auto& [term, weight] : stories_.at(key).centroid) {
-        postings_[term].push_back({key, weight});
-        ++posting_entries_;
-      }
-    }
+  if (!bulk_loading_ && posting_entries_ > 2 * centroid_terms + 4096) {
+    RebuildPostings();
   }
 }
 

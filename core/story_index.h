@@ -101,12 +101,21 @@ class StoryIndex {
                std::optional<int64_t> unix_seconds);
 
   size_t active_stories() const { return stories_.size(); }
+
+  // While bulk loading (a restore: StartStory, AddToStory and Observe
+  // only), the inverted index is not kept up; it is built once when bulk
+  // loading ends. FindBest must not be called meanwhile.
+  void SetBulkLoading(bool bulk);
   double articles_seen() const { return articles_; }
 
  private:
   struct Story {
     std::string first_id;
-    absl::flat_hash_map<uint64_t, float> centroid;
+    struct Term {
+      float weight = 0;
+      uint32_t posting = 0;  // its entry in postings_[term]
+    };
+    absl::flat_hash_map<uint64_t, Term> centroid;
     double norm2 = 0;
     uint64_t members = 0;
     uint64_t last_update = 0;  // articles_ counter at the last member
@@ -115,21 +124,21 @@ class StoryIndex {
 
   void Add(Story* story, uint64_t key, const TermVector& vector,
            std::optional<int64_t> unix_seconds);
-  void PruneCentroid(Story* story, uint64_t key);
+  void PruneCentroid(Story* story);
   void ExpireStories();
   void PruneDocumentFrequencies();
 
   StoryConfig config_;
   absl::flat_hash_map<uint64_t, Story> stories_;
   absl::flat_hash_map<std::string, uint64_t> key_by_first_id_;
+  bool bulk_loading_ = false;
   // A story's weight for a term, copied from its centroid so that FindBest
   // reads posting lists front to back instead of looking each story up.
   struct Posting {
     uint64_t story;
     float weight;
   };
-  // Sets the weight of `story` in `term`'s list (0 for a dropped term).
-  void SetPosting(uint64_t term, uint64_t story, float weight);
+  void RebuildPostings();
   absl::flat_hash_map<uint64_t, std::vector<Posting>>
       postings_;  // term -> stories, oldest first
   size_t posting_entries_ = 0;

@@ -89,7 +89,7 @@ struct PartitionTrack {
 struct Replay {
   int32_t partition = -1;
   int64_t offset = -1;
-  std::string output;
+  Assignment assignment;  // formatted only when it is replayed
 };
 
 // Workers take jobs from a queue and leave results by sequence number; the
@@ -552,6 +552,7 @@ absl::Status KafkaDaemon::Restore() {
   restored_.store(false);
   changelog_ = std::make_unique<ChangelogReader>(
       changelog_consumer_.get(), config_.kafka.changelog_topic, instance_id_);
+  assigner_->SetRestoring(true);
   absl::Status status = changelog_->Restore(
       [this](ChangelogEntry&& entry) {
         uint64_t seq = next_seq_++;
@@ -561,6 +562,7 @@ absl::Status KafkaDaemon::Restore() {
         NotifyWatchdog();
       },
       log_, stop_requested_);
+  assigner_->SetRestoring(false);
   if (!status.ok()) return status;
   // Tombstones for what the restore already pushed out of the history.
   for (std::string& id : assigner_->TakeForgotten())
@@ -635,9 +637,11 @@ void KafkaDaemon::ApplyChange(uint64_t seq, StateRecord& record, bool own,
   }
   if (article->source_partition >= 0) {
     constexpr size_t kMaxReplays = 1 << 16;
-    replays_[a.id] = {article->source_partition, article->source_offset,
-                      FormatAssignmentJson(a)};
-    replay_order_.push_back(a.id);
+    std::string id = a.id;
+    Replay& replay = replays_[id];
+    replay = {article->source_partition, article->source_offset,
+              std::move(article->assignment)};  // `a` is moved from now
+    replay_order_.push_back(std::move(id));
     if (replay_order_.size() > kMaxReplays) {
       replays_.erase(replay_order_.front());
       replay_order_.pop_front();
@@ -681,7 +685,7 @@ void KafkaDaemon::EmitReady(std::chrono::milliseconds wait) {
         assigner_->Skip(*processed);
         delivery->topic = config_.kafka.output_topic;
         delivery->key = processed->article.id;
-        delivery->value = replay->second.output;
+        delivery->value = FormatAssignmentJson(replay->second.assignment);
         metrics_.replays.fetch_add(1, std::memory_order_relaxed);
         Track(job->partition, job->offset);
         Produce(std::move(delivery));
