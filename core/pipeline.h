@@ -167,6 +167,7 @@ class Assigner {
   // Around a restore (ApplyArticle and ApplyMerge only, no FindSplit): the
   // story index builds its inverted index once at the end.
   void SetRestoring(bool restoring) { stories_.SetBulkLoading(restoring); }
+  size_t active_stories() const { return stories_.active_stories(); }
 
   // For an article another instance decided as no copy: the merge with
   // what this instance decided, when that differs: it is a copy of one of

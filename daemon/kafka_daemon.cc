@@ -1306,6 +1306,8 @@ void KafkaDaemon::ConsumeLoop() {
     metrics_.in_flight.store(in_flight_, std::memory_order_relaxed);
     metrics_.fingerprint_entries.store(detector_->fingerprint_entries(),
                                        std::memory_order_relaxed);
+    metrics_.active_stories.store(assigner_->active_stories(),
+                                  std::memory_order_relaxed);
     NotifyWatchdog();
   }
 }
