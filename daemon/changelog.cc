@@ -71,8 +71,8 @@ ChangelogReader::ChangelogReader(rd_kafka_t* consumer, std::string topic,
       topic_(std::move(topic)),
       instance_id_(std::move(instance_id)) {}
 
-bool ChangelogReader::Decode(rd_kafka_message_t* message,
-                             ChangelogEntry* entry) {
+bool ChangelogReader::Decode(rd_kafka_message_t* message, ChangelogEntry* entry,
+                             bool skip_own) {
   if (message->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
     ++eof_partitions_;
     return false;
@@ -84,6 +84,20 @@ bool ChangelogReader::Decode(rd_kafka_message_t* message,
     }
     return false;
   }
+  // The writer first: a running instance reads its own records back and
+  // has nothing to learn from them.
+  bool own = false;
+  rd_kafka_headers_t* headers = nullptr;
+  const void* writer = nullptr;
+  size_t writer_size = 0;
+  if (rd_kafka_message_headers(message, &headers) ==
+          RD_KAFKA_RESP_ERR_NO_ERROR &&
+      rd_kafka_header_get_last(headers, kInstanceHeader, &writer,
+                               &writer_size) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    own = std::string_view(static_cast<const char*>(writer), writer_size) ==
+          instance_id_;
+  }
+  if (own && skip_own) return false;
   std::string_view key(static_cast<const char*>(message->key),
                        message->key != nullptr ? message->key_len : 0);
   std::optional<std::string_view> value;
@@ -102,17 +116,7 @@ bool ChangelogReader::Decode(rd_kafka_message_t* message,
     return false;
   }
   entry->record = std::move(*record);
-  entry->own = false;
-  rd_kafka_headers_t* headers = nullptr;
-  const void* writer = nullptr;
-  size_t writer_size = 0;
-  if (rd_kafka_message_headers(message, &headers) ==
-          RD_KAFKA_RESP_ERR_NO_ERROR &&
-      rd_kafka_header_get_last(headers, kInstanceHeader, &writer,
-                               &writer_size) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-    entry->own = std::string_view(static_cast<const char*>(writer),
-                                  writer_size) == instance_id_;
-  }
+  entry->own = own;
   return true;
 }
 
@@ -168,7 +172,7 @@ absl::Status ChangelogReader::Restore(
     if (stop.load()) return absl::CancelledError("stopped while restoring");
     rd_kafka_message_t* message = rd_kafka_consumer_poll(consumer_, 100);
     if (message == nullptr) continue;
-    if (Decode(message, &entry)) {
+    if (Decode(message, &entry, /*skip_own=*/false)) {
       ++records;
       apply(std::move(entry));
     }
@@ -197,7 +201,7 @@ size_t ChangelogReader::Poll(const std::function<void(ChangelogEntry&&)>& apply,
   while (read < max_records) {
     rd_kafka_message_t* message = rd_kafka_consumer_poll(consumer_, 0);
     if (message == nullptr) break;
-    if (Decode(message, &entry)) {
+    if (Decode(message, &entry, /*skip_own=*/true)) {
       ++read;
       apply(std::move(entry));
     }

@@ -47,8 +47,10 @@ class ChangelogReader {
   absl::Status Restore(const std::function<void(ChangelogEntry&&)>& apply,
                        std::ostream& log, const std::atomic<bool>& stop);
 
-  // Calls `apply` for records that arrived since, without waiting; at most
-  // `max_records`. Returns how many were read.
+  // Calls `apply` for other instances' records that arrived since, without
+  // waiting; at most `max_records`. This instance's own records are skipped
+  // undecoded (they were applied when they were made). Returns how many
+  // records were read.
   size_t Poll(const std::function<void(ChangelogEntry&&)>& apply,
               size_t max_records);
 
@@ -56,7 +58,9 @@ class ChangelogReader {
 
  private:
   // Decodes one message; false when it is not a record (an event or EOF).
-  bool Decode(rd_kafka_message_t* message, ChangelogEntry* entry);
+  // `skip_own`: this instance's records are not decoded (false returned).
+  bool Decode(rd_kafka_message_t* message, ChangelogEntry* entry,
+              bool skip_own);
 
   rd_kafka_t* consumer_;
   std::string topic_;
