@@ -651,6 +651,46 @@ TEST_F(KafkaDurabilityTest, AnAbortedTransactionRewindsWithoutLossOrRepeats) {
   ExpectNoDeadLetters();
 }
 
+// Expiry keeps the compacted changelog bounded: a shingle set leaves it when
+// its article leaves the shingle window, an article record when it leaves
+// the fingerprint horizon (a tombstone each, which compaction acts on).
+TEST_F(KafkaDurabilityTest, ExpiryWritesTombstones) {
+  CreateTopics(2);
+  // Distinct articles, none a copy: each leaves a shingle set.
+  const KeyValues records = SyntheticArticles(2000);
+  const std::set<std::string> ids = Ids(records);
+  constexpr size_t kHorizon = 1024;  // the smallest both settings take
+  const std::string config =
+      WriteConfig(Options(/*exactly_once=*/true, "daemon"));
+  std::ofstream(config, std::ios::app)
+      << "[copy]\nfingerprint_capacity = " << kHorizon
+      << "\nwindow_articles = " << kHorizon << "\n";
+  auto daemon = StartDaemon(config, "daemon.log");
+  Produce(input_, records);
+  auto committed = Reader(output_);
+  ASSERT_TRUE(committed->WaitForArticles(ids, 300s)) << Log("daemon.log");
+  daemon->Signal(SIGTERM);
+  EXPECT_EQ(daemon->Wait(60s), 0) << Log("daemon.log");
+
+  size_t shingle_sets = 0, articles = 0, shingle_tombstones = 0,
+         article_tombstones = 0;
+  for (const Record& record : ReadTopic(changelog_, SIZE_MAX, 10s)) {
+    const bool tombstone = record.value.empty();
+    if (record.key.starts_with("w:")) {
+      ++(tombstone ? shingle_tombstones : shingle_sets);
+    } else if (record.key.starts_with("a:")) {
+      ++(tombstone ? article_tombstones : articles);
+    }
+  }
+  std::cout << articles << " article records, " << shingle_sets
+            << " shingle sets; tombstones: " << article_tombstones
+            << " articles, " << shingle_tombstones << " shingle sets\n";
+  EXPECT_EQ(articles, ids.size());
+  ASSERT_GT(shingle_sets, kHorizon);
+  EXPECT_EQ(shingle_tombstones, shingle_sets - kHorizon);
+  EXPECT_EQ(article_tombstones, articles - kHorizon);
+}
+
 // Two daemons in one group share the index through the changelog; stories a
 // race split are merged on the output topic. Then one stops mid-stream and
 // the other takes its partitions over.
