@@ -323,6 +323,24 @@ class KafkaDurabilityTest : public KafkaTest {
 
   void KillMidStreamAndRestart(bool exactly_once);
   void TerminateMidStreamAndRestart(bool exactly_once);
+
+  // A daemon (log "first.log") consuming a live stream of a dev file.
+  struct MidStream {
+    KeyValues records;
+    std::set<std::string> ids;
+    std::string config;
+    std::unique_ptr<TopicReader> uncommitted;  // the output, as it comes
+    std::unique_ptr<Process> daemon;
+    std::unique_ptr<StreamProducer> stream;
+  };
+  // Starts it and returns once `outputs` outputs are out (or it exited).
+  void StartMidStream(const std::string& data_file, int partitions,
+                      bool exactly_once, double records_per_second,
+                      size_t outputs, MidStream* run);
+  // Starts the daemon again with the same config (log "second.log") and
+  // waits until the stream is produced and every input has its output.
+  void RestartAndWaitForAll(MidStream& run, std::unique_ptr<Process>* second,
+                            std::unique_ptr<TopicReader>* committed);
 };
 
 // The harness's reading of merges (no broker needed): chains are followed,
@@ -371,23 +389,55 @@ TEST(MergeResolutionTest, FollowsChainsAndJoinsCopyGroups) {
                 {"a", 1}, {"a2", 1}, {"b", 1}, {"c", 1}, {"c2", 1}, {"d", 1}}));
 }
 
-// SIGKILL while records stream in, then a restart with the same config.
-void KafkaDurabilityTest::KillMidStreamAndRestart(bool exactly_once) {
-  CreateTopics(4);
-  const KeyValues records = DataRecords("neardup.jsonl");
-  const std::set<std::string> ids = Ids(records);
+void KafkaDurabilityTest::StartMidStream(const std::string& data_file,
+                                         int partitions, bool exactly_once,
+                                         double records_per_second,
+                                         size_t outputs, MidStream* run) {
+  CreateTopics(partitions);
+  run->records = DataRecords(data_file);
+  run->ids = Ids(run->records);
   const int port = FreePort();
-  const std::string config = WriteConfig(Options(exactly_once, "daemon", port));
-  auto uncommitted = Reader(output_, Isolation::kReadUncommitted);
-  auto first = StartDaemon(config, "first.log");
+  run->config = WriteConfig(Options(exactly_once, "daemon", port));
+  run->uncommitted = Reader(output_, Isolation::kReadUncommitted);
+  run->daemon = StartDaemon(run->config, "first.log");
   // The stream starts once the daemon consumes, so it is surely mid-stream
   // when stopped, however long the start took.
-  ASSERT_TRUE(WaitReady(first.get(), port, 180s)) << Log("first.log");
-  StreamProducer stream(bootstrap_, input_, records, 120);
+  ASSERT_TRUE(WaitReady(run->daemon.get(), port, 180s)) << Log("first.log");
+  run->stream = std::make_unique<StreamProducer>(
+      bootstrap_, input_, run->records, records_per_second);
+  Process* daemon = run->daemon.get();
+  TopicReader* uncommitted = run->uncommitted.get();
   ASSERT_TRUE(uncommitted->WaitFor(
-      [&] { return uncommitted->articles() >= 250 || !first->Running(); },
+      [&] { return uncommitted->articles() >= outputs || !daemon->Running(); },
       180s))
       << Log("first.log");
+}
+
+void KafkaDurabilityTest::RestartAndWaitForAll(
+    MidStream& run, std::unique_ptr<Process>* second,
+    std::unique_ptr<TopicReader>* committed) {
+  const auto restart = Clock::now();
+  *second = StartDaemon(run.config, "second.log");
+  ASSERT_TRUE(run.stream->Finish(180s)) << run.stream->error();
+  *committed = Reader(output_);
+  ASSERT_TRUE((*committed)->WaitForArticles(run.ids, 300s))
+      << (*committed)->article_counts().size() << " of " << run.ids.size()
+      << " ids out\n"
+      << Log("second.log");
+  std::cout << "every input out " << SecondsSince(restart)
+            << " s after the restart\n";
+}
+
+// SIGKILL while records stream in, then a restart with the same config.
+void KafkaDurabilityTest::KillMidStreamAndRestart(bool exactly_once) {
+  MidStream run;
+  StartMidStream("neardup.jsonl", 4, exactly_once, 120, 250, &run);
+  if (HasFatalFailure()) return;
+  const KeyValues& records = run.records;
+  const std::set<std::string>& ids = run.ids;
+  auto& uncommitted = run.uncommitted;
+  auto& first = run.daemon;
+  StreamProducer& stream = *run.stream;
   ASSERT_TRUE(first->Running()) << Log("first.log");
   const size_t produced_at_kill = stream.produced();
   first->Kill();
@@ -407,16 +457,10 @@ void KafkaDurabilityTest::KillMidStreamAndRestart(bool exactly_once) {
   ASSERT_GE(before.size(), 50u) << "too little was committed before the kill\n"
                                 << Log("first.log");
 
-  const auto restart = Clock::now();
-  auto second = StartDaemon(config, "second.log");
-  ASSERT_TRUE(stream.Finish(180s)) << stream.error();
-  auto committed = Reader(output_);
-  ASSERT_TRUE(committed->WaitForArticles(ids, 300s))
-      << committed->article_counts().size() << " of " << ids.size()
-      << " ids out\n"
-      << Log("second.log");
-  std::cout << "every input out " << SecondsSince(restart)
-            << " s after the restart\n";
+  std::unique_ptr<Process> second;
+  std::unique_ptr<TopicReader> committed;
+  RestartAndWaitForAll(run, &second, &committed);
+  if (HasFatalFailure()) return;
 
   // Copies of articles output before the crash.
   std::map<std::string, std::string> copy_of;
@@ -484,22 +528,14 @@ TEST_F(KafkaDurabilityTest, SigkillMidStreamAtLeastOnce) {
 // SIGTERM while records stream in drains everything: the restarted daemon
 // emits nothing twice, in either delivery mode.
 void KafkaDurabilityTest::TerminateMidStreamAndRestart(bool exactly_once) {
-  CreateTopics(2);
-  const KeyValues records = DataRecords("ecbplus.jsonl");
-  const std::set<std::string> ids = Ids(records);
-  const int port = FreePort();
-  const std::string config = WriteConfig(Options(exactly_once, "daemon", port));
-  auto uncommitted = Reader(output_, Isolation::kReadUncommitted);
-  auto first = StartDaemon(config, "first.log");
-  // The stream starts once the daemon consumes, so it is surely mid-stream
-  // when stopped, however long the start took.
-  ASSERT_TRUE(WaitReady(first.get(), port, 180s)) << Log("first.log");
-  StreamProducer stream(bootstrap_, input_, records, 150);
-  ASSERT_TRUE(uncommitted->WaitFor(
-      [&] { return uncommitted->articles() >= 200 || !first->Running(); },
-      180s))
-      << Log("first.log");
-  const size_t produced_at_stop = stream.produced();
+  MidStream run;
+  StartMidStream("ecbplus.jsonl", 2, exactly_once, 150, 200, &run);
+  if (HasFatalFailure()) return;
+  const KeyValues& records = run.records;
+  const std::set<std::string>& ids = run.ids;
+  auto& uncommitted = run.uncommitted;
+  auto& first = run.daemon;
+  const size_t produced_at_stop = run.stream->produced();
   first->Signal(SIGTERM);
   std::cout << "SIGTERM after " << uncommitted->articles()
             << " outputs (read_uncommitted), " << produced_at_stop << " of "
@@ -507,16 +543,10 @@ void KafkaDurabilityTest::TerminateMidStreamAndRestart(bool exactly_once) {
   EXPECT_LT(produced_at_stop, records.size()) << "the stop was not mid-stream";
   EXPECT_EQ(first->Wait(60s), 0) << Log("first.log");
 
-  const auto restart = Clock::now();
-  auto second = StartDaemon(config, "second.log");
-  ASSERT_TRUE(stream.Finish(180s)) << stream.error();
-  auto committed = Reader(output_);
-  ASSERT_TRUE(committed->WaitForArticles(ids, 300s))
-      << committed->article_counts().size() << " of " << ids.size()
-      << " ids out\n"
-      << Log("second.log");
-  std::cout << "every input out " << SecondsSince(restart)
-            << " s after the restart\n";
+  std::unique_ptr<Process> second;
+  std::unique_ptr<TopicReader> committed;
+  RestartAndWaitForAll(run, &second, &committed);
+  if (HasFatalFailure()) return;
   second->Signal(SIGTERM);
   EXPECT_EQ(second->Wait(60s), 0) << Log("second.log");
   ASSERT_TRUE(committed->ReadToEnd(60s));
@@ -714,13 +744,13 @@ TEST_F(KafkaDurabilityTest, TwoDaemonsShareTheIndexAndHandOver) {
   auto uncommitted = Reader(output_, Isolation::kReadUncommitted);
   auto committed = Reader(output_);
   {
-    // A live feed, as the daemons serve one: 100 articles a second (the dev
-    // file's events then unfold in ten seconds, where real ones take hours).
+    // A live feed, as the daemons serve one: 50 articles a second (the dev
+    // file's events then unfold in 20 seconds, where real ones take hours).
     // Each instance sees the other's decisions a transaction later (50 ms
     // and a fetch); a backlog replayed at full speed would put hundreds of
     // the other's articles in that gap, which a real feed of the same
     // events never does.
-    StreamProducer feed(bootstrap_, input_, records, 100);
+    StreamProducer feed(bootstrap_, input_, records, 50);
     ASSERT_TRUE(feed.Finish(180s)) << feed.error();
   }
   ASSERT_TRUE(committed->WaitForArticles(ids, 300s))
