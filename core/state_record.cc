@@ -58,6 +58,8 @@ class Reader {
     for (int shift = 0; shift < 64; shift += 7) {
       uint8_t byte = Byte();
       if (!ok_) return 0;
+      // The tenth byte holds the 64th bit only; more would be lost.
+      if (shift == 63 && byte > 1) return Fail(), 0;
       value |= static_cast<uint64_t>(byte & 0x7f) << shift;
       if ((byte & 0x80) == 0) return value;
     }
@@ -151,8 +153,9 @@ absl::StatusOr<StateRecord> DecodeShingles(std::string_view key,
   for (uint64_t i = 0; i < count; ++i) {
     uint64_t delta = in.Varint();
     if (i > 0 && delta == 0) return Corrupt(key, "shingles not increasing");
+    // Checked before adding, so that a huge delta cannot wrap around.
+    if (delta > UINT32_MAX - value) return Corrupt(key, "shingle out of range");
     value += delta;
-    if (value > UINT32_MAX) return Corrupt(key, "shingle out of range");
     record.shingles.push_back(static_cast<uint32_t>(value));
   }
   if (!in.ok() || !in.done()) return Corrupt(key, "truncated shingle record");

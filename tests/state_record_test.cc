@@ -120,6 +120,15 @@ TEST(StateRecordTest, CorruptRecordsAreErrorsNotCrashes) {
   // A value whose kind does not match its key.
   EXPECT_FALSE(DecodeStateRecord(ShingleKey("a"), value).ok());
   EXPECT_FALSE(DecodeStateRecord(ArticleKey("a"), value + "x").ok());
+  // Found by the fuzzer: a ten-byte varint whose last byte overflowed 64
+  // bits, and a delta that wrapped the running value around.
+  const std::string overflow =
+      "W\x01-------------\xff\xff\xff\xff\xff\xff\xff\xff\xff--------";
+  EXPECT_FALSE(DecodeStateRecord(ShingleKey("id"), overflow).ok());
+  std::string wrap = "W\x01\x02\x05";
+  for (int i = 0; i < 9; ++i) wrap.push_back('\xff');
+  wrap.push_back('\x01');  // 2^64 - 1: wraps 5 around to 4
+  EXPECT_FALSE(DecodeStateRecord(ShingleKey("id"), wrap).ok());
   // Shingles must increase.
   std::string shingles = EncodeShingleRecord({"s", {5, 9}});
   shingles.back() = 0;
