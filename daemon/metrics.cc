@@ -1,6 +1,7 @@
 #include "daemon/metrics.h"
 
 #include "absl/strings/str_format.h"
+#include "core/strings.h"
 
 namespace storyd {
 
@@ -27,8 +28,9 @@ void LatencyHistogram::Render(std::string_view name, std::string_view labels,
   cumulative += buckets_[kBounds.size()].load(std::memory_order_relaxed);
   absl::StrAppendFormat(out, "%s_bucket{%sle=\"+Inf\"} %d\n", name, prefix,
                         cumulative);
+  // StrCat, not operator+: g++ 12 at -O3 reports a false -Wrestrict there.
   std::string braces =
-      labels.empty() ? std::string() : "{" + std::string(labels) + "}";
+      labels.empty() ? std::string() : StrCat("{", labels, "}");
   absl::StrAppendFormat(
       out, "%s_sum%s %.9f\n", name, braces,
       static_cast<double>(sum_nanos_.load(std::memory_order_relaxed)) / 1e9);
