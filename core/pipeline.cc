@@ -174,6 +174,13 @@ const std::string& Assigner::MergedCanonical(
   return *current;
 }
 
+std::optional<int64_t> Assigner::TimestampOf(const std::string& id) const {
+  std::optional<uint64_t> seq = SeqOf(id);
+  const Remembered* remembered = seq.has_value() ? Recall(*seq) : nullptr;
+  if (remembered == nullptr) return std::nullopt;
+  return remembered->timestamp_ms;
+}
+
 std::optional<uint64_t> Assigner::SeqOf(std::string_view id) const {
   auto it = seen_ids_.find(std::string(id));
   if (it == seen_ids_.end()) return std::nullopt;
@@ -265,18 +272,10 @@ std::optional<MergeRecord> Assigner::FindSplit(
   if (local == nullptr) return std::nullopt;
   // The other story's first article decides its age.
   const std::string& other = MergedCanonical(local->canonical_id);
-  int64_t other_timestamp = local->timestamp_ms;
-  if (std::optional<uint64_t> seq = SeqOf(other); seq.has_value()) {
-    if (const Remembered* first = Recall(*seq)) {
-      other_timestamp = first->timestamp_ms;
-    }
-  }
-  int64_t remote_timestamp = record.timestamp_ms;
-  if (std::optional<uint64_t> seq = SeqOf(remote); seq.has_value()) {
-    if (const Remembered* first = Recall(*seq)) {
-      remote_timestamp = first->timestamp_ms;
-    }
-  }
+  const int64_t other_timestamp =
+      TimestampOf(other).value_or(local->timestamp_ms);
+  const int64_t remote_timestamp =
+      TimestampOf(remote).value_or(record.timestamp_ms);
   const bool remote_earlier =
       std::pair(remote_timestamp, std::string_view(remote)) <
       std::pair(other_timestamp, std::string_view(other));

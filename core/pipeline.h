@@ -205,6 +205,8 @@ class Assigner {
     int64_t timestamp_ms = 0;
     bool own = true;
   };
+  // The input timestamp of a remembered article.
+  std::optional<int64_t> TimestampOf(const std::string& id) const;
   // The story an id now belongs to, after merges.
   const std::string& MergedCanonical(const std::string& canonical_id) const;
   const Remembered* Recall(uint64_t seq) const;

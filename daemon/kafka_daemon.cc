@@ -235,6 +235,9 @@ class KafkaDaemon {
   void ProduceChanges(const Job& job, const ProcessedArticle& processed,
                       const Assignment& assignment, TermVector vector);
   void ProduceChangelog(std::string key, std::optional<std::string> value);
+  // This instance wrote the shingle record of `id`; tombstones the oldest
+  // such record once it is past the shingle window.
+  void RememberOwnShingles(const std::string& id);
   void AnnounceMerge(const MergeRecord& merge);
   void Produce(std::unique_ptr<Delivery> delivery);
   void OnDelivery(const rd_kafka_message_t* message);
@@ -629,11 +632,7 @@ void KafkaDaemon::ApplyChange(uint64_t seq, StateRecord& record, bool own,
   if (!assigner_->ApplyArticle(seq, *article, own)) return;
   detector_->Insert(seq, a.fingerprint, shingles);
   if (own && !shingles.empty()) {
-    own_window_ids_.push_back(a.id);
-    if (own_window_ids_.size() > config_.copy.window_articles) {
-      ProduceChangelog(ShingleKey(own_window_ids_.front()), std::nullopt);
-      own_window_ids_.pop_front();
-    }
+    RememberOwnShingles(a.id);
   }
   if (article->source_partition >= 0) {
     constexpr size_t kMaxReplays = 1 << 16;
@@ -751,11 +750,7 @@ void KafkaDaemon::ProduceChanges(const Job& job,
     // theirs in the changelog.
     ProduceChangelog(ShingleKey(assignment.id),
                      EncodeShingleRecord({assignment.id, processed.shingles}));
-    own_window_ids_.push_back(assignment.id);
-    if (own_window_ids_.size() > config_.copy.window_articles) {
-      ProduceChangelog(ShingleKey(own_window_ids_.front()), std::nullopt);
-      own_window_ids_.pop_front();
-    }
+    RememberOwnShingles(assignment.id);
   }
   ArticleRecord record;
   record.assignment = assignment;
@@ -767,6 +762,15 @@ void KafkaDaemon::ProduceChanges(const Job& job,
   ProduceChangelog(ArticleKey(assignment.id), EncodeArticleRecord(record));
   for (std::string& id : assigner_->TakeForgotten())
     ProduceChangelog(ArticleKey(id), std::nullopt);
+}
+
+void KafkaDaemon::RememberOwnShingles(const std::string& id) {
+  own_window_ids_.push_back(id);
+  if (own_window_ids_.size() > config_.copy.window_articles) {
+    // It left the shingle window: its set leaves the changelog.
+    ProduceChangelog(ShingleKey(own_window_ids_.front()), std::nullopt);
+    own_window_ids_.pop_front();
+  }
 }
 
 void KafkaDaemon::ProduceChangelog(std::string key,
