@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "core/bits.h"
 #include "core/ring_stamp.h"
 
 namespace storyd {
@@ -264,7 +265,7 @@ void FingerprintIndex::Lookup(uint64_t fingerprint,
         continue;
       }
       const uint64_t diff = fingerprint ^ fp;
-      const int distance = std::popcount(diff);
+      const int distance = PopCount64(diff);
       if (distance <= max_distance_ && FirstMatchingTable(diff) == t) {
         out->push_back(FingerprintMatch{seq, fp, distance});
       }

@@ -5,6 +5,10 @@
 #include <algorithm>
 #include <bit>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "core/ring_stamp.h"
@@ -43,12 +47,69 @@ using ring::Takeable;
 
 // Checksum of a set's words, stored with the record and recomputed by
 // readers: catches a stalled writer of an *older* arena claim finishing its
-// stores into a newer set's words (the claim cursor cannot see that).
-inline uint64_t ChecksumStep(uint64_t h, uint32_t w) {
-  h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
-  return h ^ (h >> 29);
+// stores into a newer set's words (the claim cursor cannot see that). A sum
+// of independently mixed (position, word) pairs rather than a chain, so the
+// reader's loop has no serial dependency through a multiply per word.
+inline uint64_t ChecksumTerm(uint64_t position, uint32_t w) {
+  uint64_t h = ((position << 32) | w) * 0x9e3779b97f4a7c15ULL;
+  h ^= h >> 29;
+  return h * 0xbf58476d1ce4e5b9ULL;
 }
 constexpr uint64_t kChecksumSeed = 0x243f6a8885a308d3ULL;
+
+// Words a reader copies out of the arena at a time (on the stack).
+constexpr size_t kReadChunk = 256;
+
+// Counts the values of `chunk` (sorted, unique) that occur in
+// query[*pos, n) (sorted, unique) and advances *pos past every query value
+// below the chunk's last value, so that the next chunk of the same set can
+// continue from there.
+uint32_t CountSharedInChunk(const uint32_t* query, size_t n, size_t* pos,
+                            const uint32_t* chunk, size_t m) {
+  uint32_t shared = 0;
+  size_t i = *pos;
+  size_t j = 0;
+#if defined(__SSE2__)
+  // Blocks of four against four: every pair of lanes compared at once. The
+  // values within each set are unique, so a query lane matches at most one
+  // chunk lane and the lanes set in the OR of the four comparisons are the
+  // matches. The block whose last value is smaller cannot match anything
+  // after the other block, so it advances (both on a tie).
+  while (i + 4 <= n && j + 4 <= m) {
+    const __m128i a =
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(query + i));
+    const __m128i b =
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(chunk + j));
+    const __m128i eq = _mm_or_si128(
+        _mm_or_si128(_mm_cmpeq_epi32(a, b),
+                     _mm_cmpeq_epi32(a, _mm_shuffle_epi32(b, 0x39))),
+        _mm_or_si128(_mm_cmpeq_epi32(a, _mm_shuffle_epi32(b, 0x4e)),
+                     _mm_cmpeq_epi32(a, _mm_shuffle_epi32(b, 0x93))));
+    // Bits set in the 4-bit lane mask, from a table of 16 nibbles
+    // (std::popcount is a libgcc call without -mpopcnt).
+    const int lanes = _mm_movemask_ps(_mm_castsi128_ps(eq));
+    shared +=
+        static_cast<uint32_t>((0x4332322132212110ULL >> (4 * lanes)) & 0xf);
+    const uint32_t a_last = query[i + 3];
+    const uint32_t b_last = chunk[j + 3];
+    i += a_last <= b_last ? 4 : 0;
+    j += b_last <= a_last ? 4 : 0;
+  }
+#endif
+  // The rest of the chunk one value at a time. A query value already
+  // matched above is below the chunk values still to come (both sets are
+  // unique), so nothing is counted twice.
+  for (; j < m; ++j) {
+    const uint32_t w = chunk[j];
+    while (i < n && query[i] < w) ++i;
+    if (i < n && query[i] == w) {
+      ++shared;
+      ++i;
+    }
+  }
+  *pos = i;
+  return shared;
+}
 
 size_t RoundPow2(size_t v, size_t lo, size_t hi) {
   return std::bit_ceil(std::clamp(v, lo, hi));
@@ -147,7 +208,7 @@ bool ShingleWindow::Insert(uint64_t seq, absl::Span<const uint32_t> shingles) {
   for (uint32_t i = 0; i < len; ++i) {
     arena_[(offset + i) & arena_mask_].store(shingles[i],
                                              std::memory_order_release);
-    checksum = ChecksumStep(checksum, shingles[i]);
+    checksum += ChecksumTerm(i, shingles[i]);
   }
   const uint32_t num_anchors =
       static_cast<uint32_t>(std::min<size_t>(kMaxAnchors, len));
@@ -250,23 +311,31 @@ std::optional<uint32_t> ShingleWindow::Intersect(
     return std::nullopt;
   }
   uint32_t shared = 0;
-  size_t i = 0;
-  const size_t n = shingles.size();
+  size_t query_pos = 0;
   uint64_t checksum = kChecksumSeed;
+  // Two accumulators keep the multiplies of neighbouring words independent.
+  uint64_t checksum_odd = 0;
+  uint32_t chunk[kReadChunk];
   // Reads every word (also after the query is exhausted) for the checksum.
-  for (uint32_t j = 0; j < view.len; ++j) {
-    // acquire (a plain load on x86): pairs with the writers' release word
-    // stores; if this is a later claim's word, that claim is visible to the
-    // cursor load below (see "Arena seqlock argument" in the header).
-    const uint32_t w =
-        arena_[(view.offset + j) & arena_mask_].load(std::memory_order_acquire);
-    checksum = ChecksumStep(checksum, w);
-    while (i < n && shingles[i] < w) ++i;
-    if (i < n && shingles[i] == w) {
-      ++shared;
-      ++i;
+  for (uint32_t base = 0; base < view.len; base += kReadChunk) {
+    const size_t m = std::min<size_t>(kReadChunk, view.len - base);
+    for (size_t k = 0; k < m; ++k) {
+      // acquire (a plain load on x86): pairs with the writers' release word
+      // stores; if this is a later claim's word, that claim is visible to
+      // the cursor load below (see "Arena seqlock argument" in the header).
+      chunk[k] = arena_[(view.offset + base + k) & arena_mask_].load(
+          std::memory_order_acquire);
     }
+    size_t k = 0;
+    for (; k + 2 <= m; k += 2) {
+      checksum += ChecksumTerm(base + k, chunk[k]);
+      checksum_odd += ChecksumTerm(base + k + 1, chunk[k + 1]);
+    }
+    if (k < m) checksum += ChecksumTerm(base + k, chunk[k]);
+    shared += CountSharedInChunk(shingles.data(), shingles.size(), &query_pos,
+                                 chunk, m);
   }
+  checksum += checksum_odd;
   // relaxed: ordered after the acquire word loads above.
   if (word_cursor_.load(std::memory_order_relaxed) - view.offset >
       arena_words_) {

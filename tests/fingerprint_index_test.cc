@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/bits.h"
 #include "core/ring_stamp.h"
 #include "gtest/gtest.h"
 
@@ -31,6 +32,19 @@ std::vector<uint64_t> Seqs(const std::vector<FingerprintMatch>& matches) {
   for (const auto& m : matches) seqs.push_back(m.seq);
   std::sort(seqs.begin(), seqs.end());
   return seqs;
+}
+
+TEST(PopCount64Test, AgreesWithStdPopcount) {
+  std::mt19937_64 rng(5);
+  EXPECT_EQ(PopCount64(0), 0);
+  EXPECT_EQ(PopCount64(~uint64_t{0}), 64);
+  for (int i = 0; i < 10000; ++i) {
+    // Sparse and dense words as well as uniform ones.
+    uint64_t x = rng();
+    if (i % 3 == 1) x &= rng() & rng();
+    if (i % 3 == 2) x |= rng() | rng();
+    EXPECT_EQ(PopCount64(x), std::popcount(x)) << x;
+  }
 }
 
 TEST(FingerprintIndexTest, CreateValidates) {

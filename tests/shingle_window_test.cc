@@ -120,6 +120,39 @@ TEST(ShingleWindowTest, ContainmentIsExactAgainstBruteForce) {
   }
 }
 
+// The reader copies a stored set out in chunks of 256 words and compares
+// blocks of four values; sizes around those boundaries, dense overlaps and
+// interleavings must all give the exact intersection.
+TEST(ShingleWindowTest, ContainmentExactAcrossChunkAndBlockBoundaries) {
+  std::mt19937_64 rng(23);
+  ShingleWindow window(1 << 16, 64);
+  const size_t sizes[] = {1,   2,   3,   4,   5,   7,   8,    255,
+                          256, 257, 511, 512, 513, 700, 1023, 1025};
+  uint64_t seq = 0;
+  for (size_t stored_size : sizes) {
+    for (size_t query_size : {size_t{1}, size_t{4}, size_t{9}, size_t{300},
+                              stored_size, stored_size + 3}) {
+      for (uint32_t universe : {2000u, 4000u, 1u << 30}) {
+        const uint32_t u = std::max<uint32_t>(
+            universe, static_cast<uint32_t>(2 * (stored_size + query_size)));
+        const Set stored = RandomSet(rng, stored_size, u);
+        const Set query = RandomSet(rng, query_size, u);
+        ASSERT_TRUE(window.Insert(++seq, stored));
+        const std::optional<ShingleMatch> m = window.Containment(query, seq);
+        ASSERT_TRUE(m.has_value());
+        EXPECT_EQ(m->shared, Shared(query, stored))
+            << stored_size << " " << query_size << " " << u;
+        // A subset of the stored set is fully contained.
+        const Set part = Subset(stored, 0.5, rng);
+        const std::optional<ShingleMatch> p = window.Containment(part, seq);
+        ASSERT_TRUE(p.has_value());
+        EXPECT_EQ(p->shared, part.size());
+        EXPECT_DOUBLE_EQ(p->containment, 1.0);
+      }
+    }
+  }
+}
+
 TEST(ShingleWindowTest, TrimmedCopiesAreFoundUnrelatedAreNot) {
   std::mt19937_64 rng(12);
   ShingleWindow window(1 << 20, 4096);
