@@ -17,19 +17,29 @@
 // Storage and expiry.  Entries live in a ring of `capacity` slots (a power of
 // two).  A writer claims a global slot number with fetch_add on a 64-bit
 // cursor; the array index is `number & (capacity - 1)`.  Slot numbers start at
-// 1 and 0 means "none".  A slot holds a 64-bit stamp, the fingerprint, the
-// caller's seq and one 32-bit "next" link per table.  A link is the signed
-// difference (next slot number - this slot number); 0 ends the chain.  Each
-// table has capacity / 4 bucket heads (64-bit slot numbers).  An entry with
-// slot number n is live while cursor - n <= capacity, i.e. the index keeps the
+// 1 and 0 means "none".  A slot is an array of 32-bit words: a 32-bit stamp,
+// the fingerprint and the caller's seq (two words each), then one "next" link
+// per table, packed at L = bit_width(capacity) bits each.  A link is the
+// signed difference (next slot number - this slot number) in L-bit two's
+// complement; 0 ends the chain.  Each table has capacity / 4 bucket heads of
+// 32 bits: the low 32 bits of a slot number (0 = empty; a writer gives up
+// the one number in 2^32 whose low bits are 0).  A reader takes the head's
+// number as the one below the cursor with those low bits; a writer as the
+// one nearest to its own number.  Both are exact for every live entry,
+// which is within `capacity` (<= 2^27) of either.  An entry with slot number
+// n is live while cursor - n <= capacity, i.e. the index keeps the
 // `capacity` most recently claimed slots (FIFO by claim order) and expiry is
 // just overwriting.
 //
-// Memory: per entry, 24 bytes (stamp, fingerprint, seq) + 4 bytes per table
-// for links, rounded to 8, plus 8 * tables / 4 bytes of bucket heads.  For
-// k = 3 that is 64 + 20 = 84 bytes; see MemoryBytes() and BytesPerEntry().
+// Memory: per entry, 4 * (5 + ceil(tables * L / 32)) bytes of slot plus
+// 4 * tables / 4 bytes of bucket heads.  For k = 3 (10 tables): 62 bytes at
+// 2^22 and 2^24 slots, 58 at 2^20; see MemoryBytes() and BytesPerEntry().
+// (Slots are not cache-line aligned, so a node may cost two cache lines
+// instead of one: the price of the 64 -> 52 bytes; a lookup at 10 M entries
+// takes about 1.5x as long as with the earlier 84-byte layout.)
 //
-// Stamp protocol (a seqlock per slot).  stamp = n << 2 | state, with state
+// Stamp protocol (a seqlock per slot).  stamp = (n mod 2^30) << 2 | state,
+// with state
 // 3 = "writing": slot number n's fields are being stored (not readable);
 // 1 = "linking": fields published, the owner is pushing n into the tables;
 // 0 = "done": the owner has finished (stamp 0 is "slot number 0, done").
@@ -82,6 +92,14 @@
 //     overwritten by a concurrent writer, or one whose slot number fell out of
 //     the window while the reader walked.  An Insert that is concurrent with
 //     the Lookup may or may not be seen.
+//   * Stamps and heads hold slot numbers modulo 2^30 and 2^32.  Readers and
+//     writers compare them correctly unless a thread stalls for more than
+//     2^29 inserts (hours at full speed) in the middle of one step, and
+//     unless a bucket that received no push for 2^31 inserts is pushed to
+//     (impossible to arrange without choosing billions of fingerprints to
+//     miss it); then a reader may follow a chain of another bucket (it can
+//     only report true matches, possibly twice) or a writer may cut a chain
+//     short.
 //   * Corner case: a writer preempted for more than `capacity` inserts while
 //     pushing its entry into the tables (it re-checks expiry once before)
 //     may push an already expired node; readers then stop that bucket's chain
@@ -89,7 +107,8 @@
 //     expire.  Such a writer also keeps its slot, so other writers skip it.
 //
 // Invariants
-//   * capacity_ is a power of two in [16, 2^30]; stamps of a slot only grow.
+//   * capacity_ is a power of two in [16, 2^27]; stamps of a slot only grow
+//     (modulo 2^30).
 //   * A slot's fields change only while its stamp is "writing", its links
 //     only while it is "linking", and only by its owner (the writer whose CAS
 //     set "writing"); ownership passes on only from "done", by an acquire CAS.
@@ -124,7 +143,7 @@ class FingerprintIndex {
  public:
   static constexpr int kMaxDistance = 7;
   static constexpr size_t kMinCapacity = 16;
-  static constexpr size_t kMaxCapacity = size_t{1} << 30;
+  static constexpr size_t kMaxCapacity = size_t{1} << 27;
 
   // Validating factory: InvalidArgument if capacity is 0 or above
   // kMaxCapacity, or max_distance is outside [0, kMaxDistance].
@@ -162,26 +181,32 @@ class FingerprintIndex {
   int num_tables() const { return num_tables_; }
 
  private:
-  struct Slot;
-
   static constexpr int kMaxBlocks = kMaxDistance + 2;
   static constexpr int kMaxTables = kMaxBlocks * (kMaxBlocks - 1) / 2;
 
-  Slot* SlotFor(uint64_t number) const;
-  std::atomic<uint32_t>* LinksOf(Slot* slot) const;
+  // The slot_words_ words of slot `number` (see the .cc for the layout).
+  std::atomic<uint32_t>* SlotFor(uint64_t number) const;
+  void PrefetchSlot(uint64_t number, int table) const;
+  // The packed link of `table` in a slot (0: none).
+  uint32_t LoadLink(const std::atomic<uint32_t>* slot, int table) const;
+  // Owner only: stores the packed link of `table`.
+  void StoreLink(std::atomic<uint32_t>* slot, int table, uint32_t link) const;
   size_t BucketOf(int table, uint64_t fingerprint) const;
   // Index of the table of the first pair of blocks on which two fingerprints
   // whose XOR is `diff` agree, or -1 if fewer than two blocks agree.
   int FirstMatchingTable(uint64_t diff) const;
   // Link value stored in slot `from` that points to slot `to` (0: none).
   uint32_t EncodeLink(uint64_t from, uint64_t to) const;
+  // The slot number a non-zero link stored in slot `from` points to.
+  uint64_t DecodeLink(uint64_t from, uint32_t link) const;
 
   const size_t capacity_;
   const uint64_t mask_;
   const int max_distance_;
   const int num_blocks_;
   const int num_tables_;
-  const size_t slot_bytes_;
+  const int link_bits_;
+  const size_t slot_words_;
   const size_t buckets_per_table_;
   uint64_t block_mask_[kMaxBlocks];
   uint64_t table_mask_[kMaxTables];
@@ -190,10 +215,11 @@ class FingerprintIndex {
   // Next slot number to claim; starts at 1.
   alignas(64) std::atomic<uint64_t> cursor_{1};
 
-  // capacity_ slots of slot_bytes_ each, 64-byte aligned.
-  ZeroedArray<std::byte> slots_;
-  // num_tables_ * buckets_per_table_ heads; 0 = empty bucket.
-  ZeroedArray<std::atomic<uint64_t>> heads_;
+  // capacity_ slots of slot_words_ words each.
+  ZeroedArray<std::atomic<uint32_t>> slots_;
+  // num_tables_ * buckets_per_table_ heads, each the low 32 bits of a slot
+  // number; 0 = empty bucket.
+  ZeroedArray<std::atomic<uint32_t>> heads_;
 };
 
 }  // namespace storyd

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "absl/container/flat_hash_set.h"
+#include "core/fingerprint_index.h"
 #include "core/strings.h"
 
 namespace storyd {
@@ -265,7 +266,8 @@ absl::StatusOr<StorydConfig> LoadConfig(const std::string& path) {
     }
     if (status.ok()) {
       status = ReadInteger(*t, "copy", "fingerprint_capacity", 1024,
-                           int64_t{1} << 31, &c.fingerprint_capacity);
+                           int64_t{FingerprintIndex::kMaxCapacity},
+                           &c.fingerprint_capacity);
     }
     if (status.ok()) {
       status = ReadInteger(*t, "copy", "window_articles", 1024,

@@ -159,10 +159,52 @@ TEST(FingerprintIndexTest, ExpiryDropsOldestAndMemoryIsBounded) {
 }
 
 TEST(FingerprintIndexTest, MemoryPerEntry) {
-  FingerprintIndex index(1 << 16, 3);
-  // 64-byte slot (24 bytes of fields + 10 links) + 10 tables * 8 / 4 heads.
-  EXPECT_LE(index.BytesPerEntry(), 84.5);
-  EXPECT_GE(index.BytesPerEntry(), 84.0);
+  // Slot: stamp, fingerprint and seq in 5 words, then 10 links of
+  // bit_width(capacity) bits; plus 10 tables * 4 bytes / 4 of bucket heads.
+  FingerprintIndex small(1 << 16, 3);  // 170 link bits: 6 words.
+  EXPECT_GE(small.BytesPerEntry(), 44.0 + 10.0);
+  EXPECT_LE(small.BytesPerEntry(), 44.0 + 10.0 + 0.01);
+  // The 10 M-entry ring (2^24 slots) stays within 64 bytes per entry. The
+  // arrays are untouched zero pages, so this costs no resident memory.
+  FingerprintIndex large(10'000'000, 3);  // 250 link bits: 8 words.
+  EXPECT_EQ(large.capacity(), size_t{1} << 24);
+  EXPECT_GE(large.BytesPerEntry(), 52.0 + 10.0);
+  EXPECT_LE(large.BytesPerEntry(), 64.0);
+}
+
+// Links are packed at bit_width(capacity) bits and may straddle two words;
+// chains whose nodes are up to a full ring apart must still be followed.
+TEST(FingerprintIndexTest, LinksAcrossTheWholeRing) {
+  for (size_t capacity : {size_t{16}, size_t{64}, size_t{1} << 12}) {
+    for (int distance : {0, 1, 3, 7}) {
+      FingerprintIndex index(capacity, distance);
+      // Entry 1 and the last entry of the ring share every bucket; in
+      // between, fingerprints far from both fill the ring.
+      const uint64_t shared = 0x0123456789abcdefULL;
+      index.Insert(shared, 1);
+      std::mt19937_64 rng(capacity + distance);
+      for (size_t i = 2; i < capacity; ++i) index.Insert(rng(), i);
+      index.Insert(shared, capacity);
+      std::vector<FingerprintMatch> got;
+      index.Lookup(shared, &got);
+      std::vector<uint64_t> seqs;
+      for (const FingerprintMatch& m : got) {
+        if (m.fingerprint == shared) seqs.push_back(m.seq);
+      }
+      std::sort(seqs.begin(), seqs.end());
+      EXPECT_EQ(seqs, (std::vector<uint64_t>{1, capacity}))
+          << capacity << " " << distance;
+      // One more insert expires entry 1.
+      index.Insert(rng(), capacity + 1);
+      got.clear();
+      index.Lookup(shared, &got);
+      seqs.clear();
+      for (const FingerprintMatch& m : got) {
+        if (m.fingerprint == shared) seqs.push_back(m.seq);
+      }
+      EXPECT_EQ(seqs, (std::vector<uint64_t>{capacity}));
+    }
+  }
 }
 
 // Concurrency: the fingerprint of every entry is derived from its seq, so any
