@@ -100,8 +100,10 @@ std::optional<StoryMatch> StoryIndex::FindBest(
     tail_norm2 += weight * weight;
     --tail_start;
   }
-  absl::flat_hash_map<uint64_t, double> dots;
-  dots.reserve(256);
+  if (dot_by_slot_.size() < slot_key_.size()) {
+    dot_by_slot_.resize(slot_key_.size(), 0.0);
+  }
+  touched_slots_.clear();
   bool skipped_a_posting = false;
   for (size_t i = 0; i < by_weight.size(); ++i) {
     const auto [weight, term] = by_weight[i];
@@ -115,22 +117,25 @@ std::optional<StoryMatch> StoryIndex::FindBest(
     for (const Posting& entry : posting->second) {
       if (entry.weight == 0) continue;  // dropped from its centroid
       const double product = static_cast<double>(weight) * entry.weight;
-      if (tail) {
-        auto it = dots.find(entry.story);
-        if (it != dots.end()) it->second += product;
-      } else {
-        dots[entry.story] += product;
+      double& dot = dot_by_slot_[entry.slot];
+      // Products are positive, so a slot is found once its dot is not 0.
+      if (dot == 0) {
+        if (tail) continue;
+        touched_slots_.push_back(entry.slot);
       }
+      dot += product;
     }
   }
-  // Ranked by cosine, then key, so that the choice never depends on
-  // hash-map iteration order.
+  // Ranked by cosine, then key, so that the choice never depends on the
+  // order the slots were touched in.
   std::vector<std::pair<double, uint64_t>> ranked;
-  ranked.reserve(dots.size());
-  for (const auto& [key, dot] : dots) {
-    auto story = stories_.find(key);
-    if (story == stories_.end()) continue;  // expired; its postings linger
-    ranked.emplace_back(-dot / std::sqrt(story->second.norm2), key);
+  ranked.reserve(touched_slots_.size());
+  for (uint32_t slot : touched_slots_) {
+    const double dot = dot_by_slot_[slot];
+    dot_by_slot_[slot] = 0;
+    const uint64_t key = slot_key_[slot];
+    if (key == kNoStory) continue;  // expired; its postings linger
+    ranked.emplace_back(-dot / std::sqrt(slot_norm2_[slot]), key);
   }
   // Only the leading candidates can win: the score never exceeds the
   // cosine, and the first candidates are re-scored exactly below.
@@ -187,16 +192,36 @@ void StoryIndex::StartStory(uint64_t first_seq, std::string first_id,
                             const TermVector& vector,
                             std::optional<int64_t> unix_seconds) {
   Story& story = stories_[first_seq];
+  // A restarted key keeps its slot (its postings are still valid for it).
+  const uint32_t slot = story.first_id.empty() && story.members == 0
+                            ? TakeSlot(first_seq)
+                            : story.slot;
   story = Story{};
+  story.slot = slot;
   key_by_first_id_[first_id] = first_seq;
   story.first_id = std::move(first_id);
-  Add(&story, first_seq, vector, unix_seconds);
+  Add(&story, vector, unix_seconds);
+}
+
+uint32_t StoryIndex::TakeSlot(uint64_t key) {
+  uint32_t slot;
+  if (!free_slots_.empty()) {
+    slot = free_slots_.back();
+    free_slots_.pop_back();
+  } else {
+    slot = static_cast<uint32_t>(slot_key_.size());
+    slot_key_.push_back(kNoStory);
+    slot_norm2_.push_back(0);
+  }
+  slot_key_[slot] = key;
+  slot_norm2_[slot] = 0;
+  return slot;
 }
 
 void StoryIndex::AddToStory(uint64_t key, const TermVector& vector,
                             std::optional<int64_t> unix_seconds) {
   auto it = stories_.find(key);
-  if (it != stories_.end()) Add(&it->second, key, vector, unix_seconds);
+  if (it != stories_.end()) Add(&it->second, vector, unix_seconds);
 }
 
 std::optional<uint64_t> StoryIndex::KeyOf(const std::string& first_id) const {
@@ -210,7 +235,7 @@ const std::string* StoryIndex::FirstIdOf(uint64_t key) const {
   return it == stories_.end() ? nullptr : &it->second.first_id;
 }
 
-void StoryIndex::Add(Story* story, uint64_t key, const TermVector& vector,
+void StoryIndex::Add(Story* story, const TermVector& vector,
                      std::optional<int64_t> unix_seconds) {
   for (const auto& [term, weight] : vector) {
     auto [it, inserted] = story->centroid.try_emplace(term);
@@ -223,12 +248,13 @@ void StoryIndex::Add(Story* story, uint64_t key, const TermVector& vector,
     std::vector<Posting>& list = postings_[term];
     if (inserted) {
       entry.posting = static_cast<uint32_t>(list.size());
-      list.push_back({key, entry.weight});
+      list.push_back({story->slot, entry.weight});
       ++posting_entries_;
     } else {
       list[entry.posting].weight = entry.weight;
     }
   }
+  slot_norm2_[story->slot] = story->norm2;
   ++story->members;
   story->last_update = static_cast<uint64_t>(articles_);
   if (unix_seconds.has_value()) {
@@ -266,6 +292,7 @@ void StoryIndex::PruneCentroid(Story* story) {
     story->norm2 += static_cast<double>(entry.weight) * entry.weight;
   }
   story->centroid = std::move(kept);
+  slot_norm2_[story->slot] = story->norm2;
 }
 
 void StoryIndex::SetBulkLoading(bool bulk) {
@@ -280,15 +307,20 @@ void StoryIndex::RebuildPostings() {
   // In key order, so that posting lists come out the same on every run.
   postings_.clear();
   posting_entries_ = 0;
+  // No posting names an expired story's slot any more.
+  free_slots_.insert(free_slots_.end(), expired_slots_.begin(),
+                     expired_slots_.end());
+  expired_slots_.clear();
   std::vector<uint64_t> keys;
   keys.reserve(stories_.size());
   for (const auto& [key, story] : stories_) keys.push_back(key);
   std::sort(keys.begin(), keys.end());
   for (uint64_t key : keys) {
-    for (auto& [term, entry] : stories_.at(key).centroid) {
+    Story& story = stories_.at(key);
+    for (auto& [term, entry] : story.centroid) {
       std::vector<Posting>& list = postings_[term];
       entry.posting = static_cast<uint32_t>(list.size());
-      list.push_back({key, entry.weight});
+      list.push_back({story.slot, entry.weight});
       ++posting_entries_;
     }
   }
@@ -321,8 +353,11 @@ void StoryIndex::PruneDocumentFrequencies() {
   std::vector<std::pair<double, uint64_t>> entries;
   entries.reserve(scaled_df_.size());
   for (const auto& [term, df] : scaled_df_) entries.emplace_back(-df, term);
-  std::sort(entries.begin(), entries.end());
-  entries.resize(config_.max_df_terms / 2);
+  // Only which entries are kept matters: partitioning around the median
+  // picks the same half under this total order as a full sort would.
+  const size_t keep = config_.max_df_terms / 2;
+  std::nth_element(entries.begin(), entries.begin() + keep, entries.end());
+  entries.resize(keep);
   scaled_df_.clear();
   for (const auto& [negative_df, term] : entries)
     scaled_df_.emplace(term, -negative_df);
@@ -348,6 +383,8 @@ void StoryIndex::ExpireStories() {
     auto by_id = key_by_first_id_.find(it->second.first_id);
     if (by_id != key_by_first_id_.end() && by_id->second == key)
       key_by_first_id_.erase(by_id);
+    slot_key_[it->second.slot] = kNoStory;
+    expired_slots_.push_back(it->second.slot);
     stories_.erase(it);
   }
   if (!bulk_loading_ && posting_entries_ > 2 * centroid_terms + 4096) {

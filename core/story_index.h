@@ -111,6 +111,7 @@ class StoryIndex {
  private:
   struct Story {
     std::string first_id;
+    uint32_t slot = 0;  // its index in the per-slot arrays below
     struct Term {
       float weight = 0;
       uint32_t posting = 0;  // its entry in postings_[term]
@@ -122,7 +123,7 @@ class StoryIndex {
     std::optional<int64_t> first_time, last_time;
   };
 
-  void Add(Story* story, uint64_t key, const TermVector& vector,
+  void Add(Story* story, const TermVector& vector,
            std::optional<int64_t> unix_seconds);
   void PruneCentroid(Story* story);
   void ExpireStories();
@@ -135,10 +136,24 @@ class StoryIndex {
   // A story's weight for a term, copied from its centroid so that FindBest
   // reads posting lists front to back instead of looking each story up.
   struct Posting {
-    uint64_t story;
+    uint32_t slot;  // the story's slot
     float weight;
   };
   void RebuildPostings();
+  uint32_t TakeSlot(uint64_t key);
+
+  // Stories are also numbered densely ("slots") so that FindBest can sum
+  // dot products in a flat array. An expired story's slot is only reused
+  // after RebuildPostings, which drops the postings that still name it.
+  static constexpr uint64_t kNoStory = ~uint64_t{0};
+  std::vector<uint64_t> slot_key_;       // slot -> story key, or kNoStory
+  std::vector<double> slot_norm2_;       // slot -> the story's norm2
+  std::vector<uint32_t> free_slots_;     // reusable now
+  std::vector<uint32_t> expired_slots_;  // reusable after RebuildPostings
+  // FindBest's scratch (the index is single-threaded): a dot product per
+  // slot, zero between calls, and the slots it touched.
+  mutable std::vector<double> dot_by_slot_;
+  mutable std::vector<uint32_t> touched_slots_;
   absl::flat_hash_map<uint64_t, std::vector<Posting>>
       postings_;  // term -> stories, oldest first
   size_t posting_entries_ = 0;
