@@ -9,6 +9,8 @@
 #include <emmintrin.h>
 #endif
 
+#include <xxhash.h>
+
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "core/ring_stamp.h"
@@ -20,6 +22,7 @@ struct ShingleWindow::Record {
   std::atomic<uint64_t> seq{0};
   std::atomic<uint64_t> offset{0};
   std::atomic<uint64_t> checksum{0};
+  std::atomic<uint64_t> content_hash{0};
   std::atomic<uint32_t> len{0};
   std::atomic<uint32_t> num_anchors{0};
   // Anchor node i: its value and its link (signed node-number difference).
@@ -215,6 +218,7 @@ bool ShingleWindow::Insert(uint64_t seq, absl::Span<const uint32_t> shingles) {
   rec.seq.store(seq, std::memory_order_release);
   rec.offset.store(offset, std::memory_order_release);
   rec.checksum.store(checksum, std::memory_order_release);
+  rec.content_hash.store(ContentHash(shingles), std::memory_order_release);
   rec.len.store(len, std::memory_order_release);
   rec.num_anchors.store(num_anchors, std::memory_order_release);
   for (uint32_t i = 0; i < num_anchors; ++i) {
@@ -295,6 +299,7 @@ std::optional<ShingleWindow::RecordView> ShingleWindow::ReadRecord(
   view.offset = rec.offset.load(std::memory_order_acquire);
   view.len = rec.len.load(std::memory_order_acquire);
   view.checksum = rec.checksum.load(std::memory_order_acquire);
+  view.content_hash = rec.content_hash.load(std::memory_order_acquire);
   // relaxed: ordered after the acquire loads above; within one number the
   // state only moves writing -> linking -> done.
   if ((rec.stamp.load(std::memory_order_relaxed) >> 2) != number) {
@@ -345,10 +350,27 @@ std::optional<uint32_t> ShingleWindow::Intersect(
   return shared;
 }
 
+uint64_t ShingleWindow::ContentHash(absl::Span<const uint32_t> shingles) {
+  return XXH3_64bits(shingles.data(), shingles.size() * sizeof(uint32_t));
+}
+
 std::optional<ShingleMatch> ShingleWindow::Match(
-    absl::Span<const uint32_t> shingles, const RecordView& view) const {
+    absl::Span<const uint32_t> shingles, uint64_t query_hash,
+    const RecordView& view) const {
   if (shingles.empty() || view.len == 0) return std::nullopt;
-  const std::optional<uint32_t> shared = Intersect(shingles, view);
+  std::optional<uint32_t> shared;
+  if (view.len == shingles.size() && view.content_hash == query_hash) {
+    // An identical set (the commonest copy: a syndicated story verbatim) is
+    // known from the record alone; its words need not be read. Reported
+    // only while they are still in the arena, as for any other set.
+    // relaxed: as the cursor checks in Intersect.
+    if (word_cursor_.load(std::memory_order_relaxed) - view.offset <=
+        arena_words_) {
+      shared = view.len;
+    }
+  } else {
+    shared = Intersect(shingles, view);
+  }
   if (!shared.has_value()) return std::nullopt;
   const size_t denom = std::min<size_t>(shingles.size(), view.len);
   return ShingleMatch{view.seq,
@@ -365,6 +387,7 @@ void ShingleWindow::Lookup(absl::Span<const uint32_t> shingles,
     uint32_t shared_anchors;
   };
   std::vector<Hit> hits;
+  const uint64_t query_hash = ContentHash(shingles);
   const size_t num_anchors = std::min(kMaxAnchors, shingles.size());
   for (size_t a = 0; a < num_anchors; ++a) {
     const uint32_t anchor = shingles[a];
@@ -393,6 +416,7 @@ void ShingleWindow::Lookup(absl::Span<const uint32_t> shingles,
       view.offset = rec.offset.load(std::memory_order_acquire);
       view.len = rec.len.load(std::memory_order_acquire);
       view.checksum = rec.checksum.load(std::memory_order_acquire);
+      view.content_hash = rec.content_hash.load(std::memory_order_acquire);
       // relaxed: ordered after the acquire loads above.
       if ((rec.stamp.load(std::memory_order_relaxed) >> 2) != number) break;
       if (value == anchor) hits.push_back(Hit{view, 1});
@@ -431,7 +455,8 @@ void ShingleWindow::Lookup(absl::Span<const uint32_t> shingles,
                     min_containment)) {
       continue;
     }
-    const std::optional<ShingleMatch> m = Match(shingles, hits[i].view);
+    const std::optional<ShingleMatch> m =
+        Match(shingles, query_hash, hits[i].view);
     if (m.has_value() && m->containment >= min_containment) out->push_back(*m);
   }
 }
@@ -469,7 +494,7 @@ std::optional<ShingleMatch> ShingleWindow::Containment(
     if (number == 0) continue;
     const std::optional<RecordView> view = ReadRecord(number);
     if (!view.has_value() || view->seq != seq) continue;
-    return Match(shingles, *view);
+    return Match(shingles, ContentHash(shingles), *view);
   }
   return std::nullopt;
 }

@@ -177,6 +177,7 @@ class ShingleWindow {
     uint64_t seq;
     uint64_t offset;
     uint64_t checksum;
+    uint64_t content_hash;
     uint32_t len;
   };
 
@@ -192,7 +193,11 @@ class ShingleWindow {
   // |shingles n set of view|, or nullopt if the words were overwritten.
   std::optional<uint32_t> Intersect(absl::Span<const uint32_t> shingles,
                                     const RecordView& view) const;
+  // XXH3 of a set's words: equal hashes and sizes mean equal sets (but for
+  // a 2^-64 chance), so Match need not read an identical set.
+  static uint64_t ContentHash(absl::Span<const uint32_t> shingles);
   std::optional<ShingleMatch> Match(absl::Span<const uint32_t> shingles,
+                                    uint64_t query_hash,
                                     const RecordView& view) const;
 
   const size_t arena_words_;
