@@ -1,11 +1,18 @@
 #include "core/story_index.h"
 
 #include <gtest/gtest.h>
+#include <xxhash.h>  // the shared library's XXH3, for the reference
 
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <random>
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "core/story_terms.h"
+#include "core/strings.h"
 #include "core/term_prior.h"
 #include "core/text_normalizer.h"
 
@@ -129,6 +136,59 @@ TEST(StoryIndexTest, InactiveStoriesExpire) {
   EXPECT_EQ(index.active_stories(), 0u);
   EXPECT_EQ(index.FirstIdOf(7), nullptr);
   EXPECT_FALSE(index.FindBest(a, std::nullopt).has_value());
+}
+
+TEST(TermPriorTest, HashesAreLibxxhashXxh3) {
+  // Persisted in the changelog: the inlined XXH3 must agree with the
+  // shared library's.
+  std::vector<std::string_view> tokens = {"",
+                                          "a",
+                                          "antonov",
+                                          "москва",
+                                          "東",
+                                          "a-much-longer-token-0123456789"
+                                          "abcdefghijklmnopqrstuvwxyz"};
+  std::vector<uint64_t> hashes;
+  TermHashes(tokens, &hashes);
+  ASSERT_EQ(hashes.size(), tokens.size());
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    const uint64_t expected = XXH3_64bits(tokens[i].data(), tokens[i].size());
+    EXPECT_EQ(TermHash(tokens[i]), expected) << tokens[i];
+    EXPECT_EQ(hashes[i], expected) << tokens[i];
+  }
+  TermHashes({}, &hashes);
+  EXPECT_TRUE(hashes.empty());
+}
+
+TEST(TermPriorTest, ParsedTableLookups) {
+  absl::StatusOr<TermPrior> prior =
+      TermPrior::Parse("# comment\nthe\t7.73\nword\t1\nthe\t7.5\n\nzero\t0\n");
+  ASSERT_TRUE(prior.ok());
+  EXPECT_EQ(prior->size(), 3u);  // "the" twice: the last line wins
+  EXPECT_EQ(prior->Zipf(TermHash("the")), 7.5f);
+  EXPECT_EQ(prior->Zipf(TermHash("word")), 1.0f);
+  EXPECT_EQ(prior->Zipf(TermHash("zero")), 0.0f);
+  EXPECT_FALSE(prior->Zipf(TermHash("absent")).has_value());
+  EXPECT_FALSE(prior->Zipf(0).has_value());
+  EXPECT_FALSE(TermPrior().Zipf(TermHash("the")).has_value());
+  EXPECT_EQ(TermPrior().size(), 0u);
+  absl::StatusOr<TermPrior> empty = TermPrior::Parse("");
+  ASSERT_TRUE(empty.ok());
+  EXPECT_FALSE(empty->Zipf(TermHash("the")).has_value());
+
+  // Many terms: every one found with its value, none invented.
+  std::string table;
+  for (int i = 0; i < 20000; ++i)
+    table +=
+        StrCat("t", i, "\t", i % 1200 / 100, ".", i % 100 / 10, i % 10, "\n");
+  absl::StatusOr<TermPrior> large = TermPrior::Parse(table);
+  ASSERT_TRUE(large.ok());
+  EXPECT_EQ(large->size(), 20000u);
+  for (int i = 0; i < 20000; ++i) {
+    EXPECT_EQ(large->Zipf(TermHash(StrCat("t", i))),
+              static_cast<float>(i % 1200) / 100.0f);
+    EXPECT_FALSE(large->Zipf(TermHash(StrCat("u", i))).has_value());
+  }
 }
 
 }  // namespace
