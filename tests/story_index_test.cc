@@ -191,5 +191,121 @@ TEST(TermPriorTest, ParsedTableLookups) {
   }
 }
 
+TEST(StoryTermsTest, LinesTokenizeAsTheWholeText) {
+  // Tokenizing a body once serves the shingles and the per-line boosts
+  // alike only because no token crosses a line break.
+  std::string text = NormalizeForMatching(
+      "First line, \u6771\u4eac\nsecond\u0301 line\n\n\u0301third\n"
+      "\xC3\n\xE6\x9D\nlast");
+  std::vector<std::string_view> whole, by_line;
+  Tokenize(text, &whole);
+  for (std::string_view line : Split(text, '\n')) Tokenize(line, &by_line);
+  EXPECT_EQ(whole, by_line);
+}
+
+// ExtractStoryTerms as first written: a running count per term in a hash
+// map, line by line.
+std::vector<ArticleTerm> ReferenceTerms(std::string_view title,
+                                        std::string_view body,
+                                        const StoryTermConfig& config,
+                                        std::vector<std::string>* texts) {
+  absl::flat_hash_map<uint64_t, std::pair<float, std::string_view>> counts;
+  auto add_line = [&](std::string_view line, double boost) {
+    std::vector<std::string_view> tokens;
+    Tokenize(line, &tokens);
+    for (std::string_view token : tokens) {
+      if (token.size() == 1 && static_cast<unsigned char>(token[0]) < 0x80)
+        continue;
+      auto& entry = counts[XXH3_64bits(token.data(), token.size())];
+      entry.first += static_cast<float>(boost);
+      entry.second = token;
+    }
+  };
+  add_line(title, config.title_boost);
+  int line_index = 0;
+  for (std::string_view line : Split(body, '\n', /*skip_empty=*/true)) {
+    add_line(line, line_index < config.lead_lines ? config.lead_boost : 1.0);
+    ++line_index;
+  }
+  std::vector<std::pair<uint64_t, std::string_view>> order;
+  for (const auto& [hash, entry] : counts)
+    order.emplace_back(hash, entry.second);
+  std::sort(order.begin(), order.end());
+  std::vector<ArticleTerm> terms;
+  texts->clear();
+  for (const auto& [hash, text] : order) {
+    const bool number = std::all_of(
+        text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+    double zipf = number ? config.number_zipf
+                         : TermPrior::Embedded().Zipf(hash).value_or(
+                               static_cast<float>(config.unknown_zipf));
+    double prior_idf = config.zipf_ceiling - zipf;
+    if (prior_idf <= 0) continue;
+    terms.push_back({hash, counts[hash].first, static_cast<float>(prior_idf)});
+    texts->emplace_back(text);
+  }
+  return terms;
+}
+
+void ExpectSameTerms(const std::vector<ArticleTerm>& got,
+                     const std::vector<ArticleTerm>& expected) {
+  ASSERT_EQ(got.size(), expected.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i].hash, expected[i].hash);
+    // Bit for bit: the boosts are summed in the same order.
+    EXPECT_EQ(std::memcmp(&got[i].frequency, &expected[i].frequency, 4), 0);
+    EXPECT_EQ(std::memcmp(&got[i].prior_idf, &expected[i].prior_idf, 4), 0);
+  }
+}
+
+TEST(StoryTermsTest, SameAsTheReferenceExtraction) {
+  std::mt19937_64 rng(17);
+  const std::vector<std::string> words = {
+      "the", "said",   "russia", "antonov", "a", "b",  "1",          "2024",
+      "007", "москва", "東",     "café",    "x", "zz", "unknownword"};
+  std::vector<std::pair<std::string, std::string>> articles = {
+      {"", ""}, {"title only", ""}, {"", "\n\n"}, {"t", "a\nb"}};
+  for (int n = 0; n < 60; ++n) {
+    auto text = [&](int count, bool lines) {
+      std::string out;
+      for (int i = 0; i < count; ++i) {
+        out += words[rng() % words.size()];
+        out += lines && rng() % 6 == 0 ? (rng() % 2 ? "\n" : "\n\n") : " ";
+      }
+      return out;
+    };
+    articles.emplace_back(text(static_cast<int>(rng() % 8), true),
+                          text(static_cast<int>(rng() % 600), true));
+  }
+  StoryTermConfig plain, odd, no_lead;
+  odd.title_boost = 1.7;  // sums that depend on their order in a float
+  odd.lead_boost = 1.3;
+  odd.lead_lines = 3;
+  no_lead.lead_lines = 0;
+  StoryTermScratch scratch;  // reused, as a worker does
+  for (const auto& [raw_title, raw_body] : articles) {
+    const std::string title = NormalizeForMatching(raw_title);
+    const std::string body = NormalizeForMatching(raw_body);
+    std::vector<std::string_view> tokens;
+    Tokenize(body, &tokens);
+    std::vector<uint64_t> hashes;
+    TermHashes(tokens, &hashes);
+    for (const StoryTermConfig* config : {&plain, &odd, &no_lead}) {
+      std::vector<std::string> expected_texts, texts, texts_from_tokens;
+      std::vector<ArticleTerm> expected =
+          ReferenceTerms(title, body, *config, &expected_texts);
+      ExpectSameTerms(ExtractStoryTerms(title, body, *config,
+                                        TermPrior::Embedded(), &texts),
+                      expected);
+      EXPECT_EQ(texts, expected_texts);
+      ExpectSameTerms(ExtractStoryTermsFromTokens(
+                          title, body, tokens, hashes, *config,
+                          TermPrior::Embedded(), &scratch, &texts_from_tokens),
+                      expected);
+      EXPECT_EQ(texts_from_tokens, expected_texts);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace storyd
