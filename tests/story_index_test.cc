@@ -307,5 +307,44 @@ TEST(StoryTermsTest, SameAsTheReferenceExtraction) {
   }
 }
 
+TEST(StoryIndexTest, WeighIsTheDocumentedFormula) {
+  // Whole and fractional frequencies, small and large: the logarithms of
+  // the small whole ones are computed once per article and must come out
+  // to the same bits.
+  StoryConfig config;
+  config.max_terms = 1000;
+  StoryIndex index(config);
+  std::vector<ArticleTerm> terms;
+  for (int i = 0; i < 150; ++i) {
+    float frequency = i < 70 ? static_cast<float>(i % 70) : 0.7f * i;
+    terms.push_back({1000u + i, frequency, 0.5f + 0.03f * i});
+  }
+  // One article seen: its terms have df 1, the others none.
+  std::vector<ArticleTerm> seen(terms.begin(), terms.begin() + 40);
+  index.Observe(seen, std::nullopt);
+  const double articles = 1.0;
+  const double prior_share =
+      config.prior_articles / (config.prior_articles + articles);
+  std::vector<double> expected;
+  double norm2 = 0;
+  for (size_t i = 0; i < terms.size(); ++i) {
+    const double df = i < seen.size() ? 1.0 : 0.0;
+    const double idf =
+        prior_share * terms[i].prior_idf +
+        (1.0 - prior_share) * std::log((articles + 1.0) / (df + 1.0));
+    const float weight = static_cast<float>(
+        (1.0 + std::log(std::max(1.0f, terms[i].frequency))) * idf);
+    expected.push_back(weight);
+    norm2 += static_cast<double>(weight) * weight;
+  }
+  TermVector vector = index.Weigh(terms);
+  ASSERT_EQ(vector.size(), terms.size());
+  const double inverse = 1.0 / std::sqrt(norm2);
+  for (size_t i = 0; i < terms.size(); ++i) {
+    EXPECT_EQ(vector[i].first, terms[i].hash);
+    EXPECT_EQ(vector[i].second, static_cast<float>(expected[i] * inverse)) << i;
+  }
+}
+
 }  // namespace
 }  // namespace storyd
