@@ -40,6 +40,13 @@ struct ArticleFeatures {
 ArticleFeatures ComputeFeatures(std::string_view normalized_text,
                                 int shingle_size);
 
+// The same from the TermHash of each token of the text (Tokenize, then
+// TermHashes), for a caller that has them already. `sort_buffer` is scratch
+// space, reused across calls to save its allocation.
+ArticleFeatures ComputeFeaturesFromTokenHashes(
+    absl::Span<const uint64_t> token_hashes, int shingle_size,
+    std::vector<uint32_t>* sort_buffer);
+
 // 64-bit SimHash of a set of 64-bit feature hashes.
 uint64_t SimHash(absl::Span<const uint64_t> feature_hashes);
 

@@ -53,7 +53,10 @@ ArticleFeatures ArticleProcessor::Features(
 void ArticleProcessor::Process(ArticleParser* parser, uint64_t seq,
                                std::string_view record, std::string_view key,
                                const LearnedBoilerplate* learned,
-                               ProcessedArticle* out) const {
+                               ProcessedArticle* out,
+                               ProcessScratch* scratch) const {
+  ProcessScratch own_scratch;
+  if (scratch == nullptr) scratch = &own_scratch;
   out->seq = seq;
   out->candidates.clear();
   ParsedArticle parsed = parser->Parse(record, key);
@@ -74,12 +77,24 @@ void ArticleProcessor::Process(ArticleParser* parser, uint64_t seq,
       RemoveLearnedLines(*learned, learner_.max_line_words, &normalized);
     }
   }
-  ArticleFeatures features = Features(normalized);
+  // The body is tokenized and its tokens hashed once, for both the copy
+  // features and the story terms (what Features and StoryTerms do apart).
+  scratch->tokens.clear();
+  Tokenize(normalized, &scratch->tokens);
+  TermHashes(scratch->tokens, &scratch->token_hashes);
+  ArticleFeatures features = ComputeFeaturesFromTokenHashes(
+      scratch->token_hashes, detector_->config().shingle_size,
+      &scratch->shingle_buffer);
   out->fingerprint = features.simhash;
   detector_->InsertAndFind(seq, features, &out->candidates);
   out->story_terms.clear();
-  if (story_terms_.enabled)
-    out->story_terms = StoryTerms(out->article, normalized);
+  if (story_terms_.enabled) {
+    std::string title =
+        NormalizeForMatching(FoldTypography(out->article.title));
+    out->story_terms = ExtractStoryTermsFromTokens(
+        title, normalized, scratch->tokens, scratch->token_hashes, story_terms_,
+        *prior_, &scratch->story_terms);
+  }
   out->shingles.clear();
   if (keep_shingles_) out->shingles = std::move(features.shingles);
   out->article.body.clear();

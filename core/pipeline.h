@@ -77,6 +77,16 @@ struct ProcessedArticle {
   int64_t timestamp_ms = 0;  // the input record's timestamp (daemon)
 };
 
+// Buffers a worker reuses from article to article in
+// ArticleProcessor::Process: one per thread (the contents mean nothing
+// between calls).
+struct ProcessScratch {
+  std::vector<std::string_view> tokens;
+  std::vector<uint64_t> token_hashes;
+  std::vector<uint32_t> shingle_buffer;
+  StoryTermScratch story_terms;
+};
+
 // Runs the parallel stage.
 class ArticleProcessor {
  public:
@@ -86,9 +96,10 @@ class ArticleProcessor {
 
   // Processes one raw record (JSON bytes; `key` stands in for a missing id).
   // Lines in `learned` (may be null) are dropped after the rules.
+  // `scratch` (may be null) is the calling thread's own.
   void Process(ArticleParser* parser, uint64_t seq, std::string_view record,
                std::string_view key, const LearnedBoilerplate* learned,
-               ProcessedArticle* out) const;
+               ProcessedArticle* out, ProcessScratch* scratch = nullptr) const;
 
   // The cleaning half of Process, for `storyd strip` and `explain`.
   StrippedText Clean(const Article& article, bool record_removed) const;

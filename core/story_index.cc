@@ -1,6 +1,8 @@
 #include "core/story_index.h"
 
 #include <algorithm>
+#include <array>
+#include <bitset>
 #include <cmath>
 
 namespace storyd {
@@ -39,17 +41,49 @@ TermVector StoryIndex::Weigh(absl::Span<const ArticleTerm> terms) const {
   const double articles = scaled_articles_ / scale_;
   const double prior_share =
       config_.prior_articles / (config_.prior_articles + articles);
+  // The logarithms an article needs again and again, each computed once,
+  // from the same argument and so to the same bits: of the small whole
+  // term frequencies, and the stream idf of a term the stream never saw.
+  constexpr int kCachedFrequencies = 64;
+  std::array<float, kCachedFrequencies + 1> log_frequency;
+  std::bitset<kCachedFrequencies + 1> have_log_frequency;
+  std::optional<double> unseen_stream_idf;
   TermVector vector;
   vector.reserve(terms.size());
-  for (const ArticleTerm& term : terms) {
+  for (size_t i = 0; i < terms.size(); ++i) {
+    const ArticleTerm& term = terms[i];
     double idf = term.prior_idf;
     if (prior_share < 1.0) {
+      // The table is large: ask for a later term's slot ahead of its turn.
+      constexpr size_t kPrefetchAhead = 8;
+      if (i + kPrefetchAhead < terms.size())
+        scaled_df_.prefetch(terms[i + kPrefetchAhead].hash);
       auto it = scaled_df_.find(term.hash);
-      double df = it == scaled_df_.end() ? 0.0 : it->second / scale_;
-      double stream_idf = std::log((articles + 1.0) / (df + 1.0));
+      double stream_idf;
+      if (it == scaled_df_.end()) {
+        if (!unseen_stream_idf.has_value())
+          unseen_stream_idf = std::log((articles + 1.0) / (0.0 + 1.0));
+        stream_idf = *unseen_stream_idf;
+      } else {
+        double df = it->second / scale_;
+        stream_idf = std::log((articles + 1.0) / (df + 1.0));
+      }
       idf = prior_share * term.prior_idf + (1.0 - prior_share) * stream_idf;
     }
-    double weight = (1.0 + std::log(std::max(1.0f, term.frequency))) * idf;
+    const float frequency = std::max(1.0f, term.frequency);
+    float log_tf;
+    if (frequency <= kCachedFrequencies &&
+        frequency == static_cast<float>(static_cast<int>(frequency))) {
+      const int k = static_cast<int>(frequency);
+      if (!have_log_frequency[k]) {
+        log_frequency[k] = std::log(frequency);
+        have_log_frequency[k] = true;
+      }
+      log_tf = log_frequency[k];
+    } else {
+      log_tf = std::log(frequency);
+    }
+    double weight = (1.0 + log_tf) * idf;
     if (weight > 0) vector.emplace_back(term.hash, static_cast<float>(weight));
   }
   const size_t keep = static_cast<size_t>(std::max(1, config_.max_terms));
@@ -61,7 +95,9 @@ TermVector StoryIndex::Weigh(absl::Span<const ArticleTerm> terms) const {
                      });
     vector.resize(keep);
   }
-  std::sort(vector.begin(), vector.end());
+  // Terms come sorted by hash, and so does the vector unless trimmed.
+  if (!std::is_sorted(vector.begin(), vector.end()))
+    std::sort(vector.begin(), vector.end());
   double norm2 = 0;
   for (const auto& [hash, weight] : vector)
     norm2 += static_cast<double>(weight) * weight;

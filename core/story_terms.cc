@@ -2,8 +2,7 @@
 
 #include <algorithm>
 
-#include "absl/container/flat_hash_map.h"
-#include "core/strings.h"
+#include "core/radix_sort.h"
 #include "core/text_normalizer.h"
 
 namespace storyd {
@@ -15,6 +14,19 @@ bool IsNumber(std::string_view token) {
   });
 }
 
+// Where the body's lead ends: just past its first `lead_lines` non-empty
+// lines (tokens never cross a line break).
+size_t LeadEnd(std::string_view body, int lead_lines) {
+  size_t pos = 0;
+  for (int lines = 0; lines < lead_lines && pos < body.size();) {
+    const size_t end = body.find('\n', pos);
+    if (end == std::string_view::npos) return body.size();
+    if (end > pos) ++lines;
+    pos = end + 1;
+  }
+  return pos;
+}
+
 }  // namespace
 
 std::vector<ArticleTerm> ExtractStoryTerms(std::string_view normalized_title,
@@ -22,51 +34,71 @@ std::vector<ArticleTerm> ExtractStoryTerms(std::string_view normalized_title,
                                            const StoryTermConfig& config,
                                            const TermPrior& prior,
                                            std::vector<std::string>* texts) {
-  struct Accumulated {
-    float frequency = 0;
-    std::string_view text;
-  };
-  absl::flat_hash_map<uint64_t, Accumulated> counts;
   std::vector<std::string_view> tokens;
-  auto add_line = [&](std::string_view line, double boost) {
-    tokens.clear();
-    Tokenize(line, &tokens);
-    for (std::string_view token : tokens) {
-      if (token.size() == 1 && static_cast<unsigned char>(token[0]) < 0x80)
-        continue;
-      Accumulated& entry = counts[TermHash(token)];
-      entry.frequency += static_cast<float>(boost);
-      entry.text = token;
-    }
+  Tokenize(normalized_body, &tokens);
+  std::vector<uint64_t> hashes;
+  TermHashes(tokens, &hashes);
+  StoryTermScratch scratch;
+  return ExtractStoryTermsFromTokens(normalized_title, normalized_body, tokens,
+                                     hashes, config, prior, &scratch, texts);
+}
+
+std::vector<ArticleTerm> ExtractStoryTermsFromTokens(
+    std::string_view normalized_title, std::string_view normalized_body,
+    absl::Span<const std::string_view> body_tokens,
+    absl::Span<const uint64_t> body_token_hashes, const StoryTermConfig& config,
+    const TermPrior& prior, StoryTermScratch* scratch,
+    std::vector<std::string>* texts) {
+  // Every counted occurrence, then sorted by hash (stably: each term's
+  // boosts are summed in text order, as a running count would) and merged.
+  std::vector<std::string_view>& title_tokens = scratch->title_tokens;
+  title_tokens.clear();
+  Tokenize(normalized_title, &title_tokens);
+  TermHashes(title_tokens, &scratch->title_hashes);
+  std::vector<StoryTermScratch::Occurrence>& occurrences = scratch->occurrences;
+  occurrences.clear();
+  auto add = [&](std::string_view token, uint64_t hash, size_t index,
+                 double boost) {
+    if (token.size() == 1 && static_cast<unsigned char>(token[0]) < 0x80)
+      return;
+    occurrences.push_back(
+        {hash, static_cast<uint32_t>(index), static_cast<float>(boost)});
   };
-  add_line(normalized_title, config.title_boost);
-  int line_index = 0;
-  for (std::string_view line :
-       Split(normalized_body, '\n', /*skip_empty=*/true)) {
-    add_line(line, line_index < config.lead_lines ? config.lead_boost : 1.0);
-    ++line_index;
+  for (size_t i = 0; i < title_tokens.size(); ++i)
+    add(title_tokens[i], scratch->title_hashes[i], i, config.title_boost);
+  const size_t lead_end = LeadEnd(normalized_body, config.lead_lines);
+  for (size_t i = 0; i < body_tokens.size(); ++i) {
+    const bool lead = static_cast<size_t>(body_tokens[i].data() -
+                                          normalized_body.data()) < lead_end;
+    add(body_tokens[i], body_token_hashes[i], title_tokens.size() + i,
+        lead ? config.lead_boost : 1.0);
   }
+  SortByKey(&occurrences, &scratch->sort_buffer,
+            [](const StoryTermScratch::Occurrence& o) { return o.hash; });
+  auto text_of = [&](uint32_t index) {
+    return index < title_tokens.size()
+               ? title_tokens[index]
+               : body_tokens[index - title_tokens.size()];
+  };
+
   std::vector<ArticleTerm> terms;
-  std::vector<std::pair<uint64_t, std::string_view>> term_texts;
-  terms.reserve(counts.size());
-  for (const auto& [hash, entry] : counts) {
-    double zipf = IsNumber(entry.text)
-                      ? config.number_zipf
-                      : prior.Zipf(hash).value_or(
-                            static_cast<float>(config.unknown_zipf));
+  if (texts != nullptr) texts->clear();
+  for (size_t i = 0; i < occurrences.size();) {
+    const uint64_t hash = occurrences[i].hash;
+    float frequency = 0;
+    size_t end = i;
+    for (; end < occurrences.size() && occurrences[end].hash == hash; ++end)
+      frequency += occurrences[end].boost;
+    // The last occurrence's text, as a running count would keep.
+    const std::string_view text = text_of(occurrences[end - 1].token);
+    i = end;
+    double zipf = IsNumber(text) ? config.number_zipf
+                                 : prior.Zipf(hash).value_or(
+                                       static_cast<float>(config.unknown_zipf));
     double prior_idf = config.zipf_ceiling - zipf;
     if (prior_idf <= 0) continue;
-    terms.push_back({hash, entry.frequency, static_cast<float>(prior_idf)});
-    if (texts != nullptr) term_texts.emplace_back(hash, entry.text);
-  }
-  std::sort(terms.begin(), terms.end(),
-            [](const ArticleTerm& a, const ArticleTerm& b) {
-              return a.hash < b.hash;
-            });
-  if (texts != nullptr) {
-    std::sort(term_texts.begin(), term_texts.end());
-    texts->clear();
-    for (const auto& [hash, text] : term_texts) texts->emplace_back(text);
+    terms.push_back({hash, frequency, static_cast<float>(prior_idf)});
+    if (texts != nullptr) texts->emplace_back(text);
   }
   return terms;
 }

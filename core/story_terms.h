@@ -21,6 +21,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/types/span.h"
 #include "core/term_prior.h"
 
 namespace storyd {
@@ -51,6 +52,29 @@ struct ArticleTerm {
 std::vector<ArticleTerm> ExtractStoryTerms(
     std::string_view normalized_title, std::string_view normalized_body,
     const StoryTermConfig& config, const TermPrior& prior,
+    std::vector<std::string>* texts = nullptr);
+
+// Buffers ExtractStoryTermsFromTokens reuses from call to call (one per
+// thread; the contents mean nothing between calls).
+struct StoryTermScratch {
+  struct Occurrence {
+    uint64_t hash;
+    uint32_t token;  // index into the title's tokens, then the body's
+    float boost;
+  };
+  std::vector<std::string_view> title_tokens;
+  std::vector<uint64_t> title_hashes;
+  std::vector<Occurrence> occurrences, sort_buffer;
+};
+
+// The same as ExtractStoryTerms, for a caller that has tokenized the body
+// already: `body_tokens` is Tokenize(normalized_body) (views into it) and
+// `body_token_hashes` their TermHashes.
+std::vector<ArticleTerm> ExtractStoryTermsFromTokens(
+    std::string_view normalized_title, std::string_view normalized_body,
+    absl::Span<const std::string_view> body_tokens,
+    absl::Span<const uint64_t> body_token_hashes, const StoryTermConfig& config,
+    const TermPrior& prior, StoryTermScratch* scratch,
     std::vector<std::string>* texts = nullptr);
 
 }  // namespace storyd

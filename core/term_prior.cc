@@ -1,8 +1,12 @@
 #include "core/term_prior.h"
 
+// XXH3 inlined: a call into libxxhash per token costs as much as hashing it.
+#define XXH_INLINE_ALL
 #include <xxhash.h>
 
+#include <bit>
 #include <charconv>
+#include <utility>
 
 #include "core/strings.h"
 
@@ -17,8 +21,16 @@ uint64_t TermHash(std::string_view token) {
   return XXH3_64bits(token.data(), token.size());
 }
 
+void TermHashes(absl::Span<const std::string_view> tokens,
+                std::vector<uint64_t>* hashes) {
+  hashes->resize(tokens.size());
+  uint64_t* out = hashes->data();
+  for (std::string_view token : tokens)
+    *out++ = XXH3_64bits(token.data(), token.size());
+}
+
 absl::StatusOr<TermPrior> TermPrior::Parse(std::string_view table) {
-  TermPrior prior;
+  std::vector<std::pair<uint64_t, uint16_t>> entries;
   int line_number = 0;
   for (std::string_view line : Split(table, '\n')) {
     ++line_number;
@@ -32,10 +44,37 @@ absl::StatusOr<TermPrior> TermPrior::Parse(std::string_view table) {
       return absl::InvalidArgumentError(
           StrCat("term prior line ", line_number, ": expected term<TAB>zipf"));
     }
-    prior.zipf_centi_[TermHash(line.substr(0, tab))] =
-        static_cast<uint16_t>(zipf * 100 + 0.5f);
+    entries.emplace_back(TermHash(line.substr(0, tab)),
+                         static_cast<uint16_t>(zipf * 100 + 0.5f));
   }
+  TermPrior prior;
+  // At most half full: short probes, also for the words it does not know.
+  const size_t slots = std::bit_ceil(2 * entries.size() + 2);
+  prior.keys_.assign(slots, 0);
+  prior.zipf_centi_.assign(slots, 0);
+  prior.shift_ = 64 - std::countr_zero(slots);
+  for (const auto& [hash, zipf_centi] : entries) prior.Set(hash, zipf_centi);
   return prior;
+}
+
+size_t TermPrior::SlotOf(uint64_t term_hash) const {
+  // shift_ < 64: the table has at least two slots.
+  const size_t mask = keys_.size() - 1;
+  size_t slot = static_cast<size_t>(term_hash >> shift_);
+  while (keys_[slot] != term_hash && keys_[slot] != 0) slot = (slot + 1) & mask;
+  return slot;
+}
+
+void TermPrior::Set(uint64_t term_hash, uint16_t zipf_centi) {
+  if (term_hash == 0) {
+    if (!zero_key_zipf_centi_.has_value()) ++size_;
+    zero_key_zipf_centi_ = zipf_centi;
+    return;
+  }
+  const size_t slot = SlotOf(term_hash);
+  if (keys_[slot] == 0) ++size_;
+  keys_[slot] = term_hash;
+  zipf_centi_[slot] = zipf_centi;
 }
 
 const TermPrior& TermPrior::Embedded() {
@@ -51,9 +90,15 @@ const TermPrior& TermPrior::Embedded() {
 }
 
 std::optional<float> TermPrior::Zipf(uint64_t term_hash) const {
-  auto it = zipf_centi_.find(term_hash);
-  if (it == zipf_centi_.end()) return std::nullopt;
-  return static_cast<float>(it->second) / 100.0f;
+  std::optional<uint16_t> zipf_centi;
+  if (term_hash == 0) {
+    zipf_centi = zero_key_zipf_centi_;
+  } else if (!keys_.empty()) {
+    const size_t slot = SlotOf(term_hash);
+    if (keys_[slot] != 0) zipf_centi = zipf_centi_[slot];
+  }
+  if (!zipf_centi.has_value()) return std::nullopt;
+  return static_cast<float>(*zipf_centi) / 100.0f;
 }
 
 }  // namespace storyd

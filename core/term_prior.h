@@ -9,8 +9,8 @@
 // the wordfreq word lists by conf/prior/build_term_prior.py and compiled into
 // the binary (conf/prior/LICENSE.md gives its licence).
 //
-// Terms are keyed by XXH3-64 of the normalized token (see TermHash), so the
-// table costs about 10 bytes a term.
+// Terms are keyed by XXH3-64 of the normalized token (see TermHash), in an
+// open-addressing table of at most half load: about 20 bytes a term.
 //
 // Example:
 //   TermPrior prior = TermPrior::Embedded();
@@ -23,14 +23,18 @@
 #include <cstdint>
 #include <optional>
 #include <string_view>
+#include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 
 namespace storyd {
 
 // The key of a normalized token in every term table.
 uint64_t TermHash(std::string_view token);
+// TermHash of each token, into *hashes (resized to tokens.size()).
+void TermHashes(absl::Span<const std::string_view> tokens,
+                std::vector<uint64_t>* hashes);
 
 class TermPrior {
  public:
@@ -43,10 +47,22 @@ class TermPrior {
 
   // Zipf frequency of a term, or nullopt when the table does not know it.
   std::optional<float> Zipf(uint64_t term_hash) const;
-  size_t size() const { return zipf_centi_.size(); }
+  size_t size() const { return size_; }
 
  private:
-  absl::flat_hash_map<uint64_t, uint16_t> zipf_centi_;  // Zipf x 100
+  // Sets the Zipf x 100 of a term (the last setting wins).
+  void Set(uint64_t term_hash, uint16_t zipf_centi);
+  // Where `term_hash` is, or the empty slot where it would go.
+  size_t SlotOf(uint64_t term_hash) const;
+
+  // Linear probing from the top bits of the hash (an XXH3 value, so
+  // uniform). Key 0 marks an empty slot; the term whose hash is 0, should
+  // there be one, is kept aside.
+  std::vector<uint64_t> keys_;
+  std::vector<uint16_t> zipf_centi_;  // Zipf x 100, by slot
+  int shift_ = 64;                    // 64 - log2(keys_.size())
+  size_t size_ = 0;
+  std::optional<uint16_t> zero_key_zipf_centi_;
 };
 
 }  // namespace storyd

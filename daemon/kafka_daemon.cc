@@ -142,6 +142,7 @@ class WorkerPool {
  private:
   void Work(size_t max_record_bytes) {
     ArticleParser parser(max_record_bytes);
+    ProcessScratch scratch;
     while (true) {
       std::shared_ptr<Job> job;
       std::shared_ptr<const LearnedBoilerplate> learned;
@@ -156,7 +157,7 @@ class WorkerPool {
       auto start = Clock::now();
       auto result = std::make_unique<ProcessedArticle>();
       processor_->Process(&parser, job->seq, job->value, job->key,
-                          learned.get(), result.get());
+                          learned.get(), result.get(), &scratch);
       result->timestamp_ms = job->timestamp_ms;
       metrics_->process_seconds.Observe(
           std::chrono::duration<double>(Clock::now() - start).count());

@@ -133,6 +133,7 @@ int RunDedup(const StorydConfig& config, std::istream& in, std::ostream& out,
   for (int t = 0; t < threads; ++t) {
     parsers.push_back(std::make_unique<ArticleParser>(config.max_record_bytes));
   }
+  std::vector<ProcessScratch> scratches(threads);
 
   // Batch k+1 is processed on the workers while batch k is assigned on
   // this thread. The assigning touches neither copy index, and every
@@ -147,7 +148,7 @@ int RunDedup(const StorydConfig& config, std::istream& in, std::ostream& out,
     processed->resize(batch.size());
     ParallelFor(threads, batch.size(), [&](int worker, size_t i) {
       processor.Process(parsers[worker].get(), first_seq + i, batch[i].text, {},
-                        learned.get(), &(*processed)[i]);
+                        learned.get(), &(*processed)[i], &scratches[worker]);
     });
   };
   std::vector<InputRecord> batch, next_batch;

@@ -1,11 +1,14 @@
 #include "core/features.h"
 
 #include <gtest/gtest.h>
+#include <xxhash.h>  // the shared library's XXH3, for the reference
 
+#include <algorithm>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "core/term_prior.h"
 #include "core/text_normalizer.h"
 
 namespace storyd {
@@ -72,6 +75,84 @@ TEST(FeaturesTest, ShortAndEmptyTexts) {
   EXPECT_TRUE(none.shingles.empty());
   EXPECT_EQ(none.simhash, 0u);
   EXPECT_EQ(Containment(none.shingles, two.shingles), 0.0);
+}
+
+// ComputeFeatures as first written: libxxhash's XXH3 per token and per
+// shingle, std::sort, the SimHash of the spread values. Its results are
+// persisted (the changelog), so they must never change.
+ArticleFeatures ReferenceFeatures(std::string_view text, int shingle_size) {
+  ArticleFeatures features;
+  std::vector<std::string_view> tokens;
+  Tokenize(text, &tokens);
+  features.token_count = tokens.size();
+  if (tokens.empty()) return features;
+  std::vector<uint64_t> hashes;
+  for (std::string_view token : tokens)
+    hashes.push_back(XXH3_64bits(token.data(), token.size()));
+  const size_t width =
+      std::min(tokens.size(), static_cast<size_t>(std::max(1, shingle_size)));
+  for (size_t i = 0; i + width <= tokens.size(); ++i) {
+    features.shingles.push_back(static_cast<uint32_t>(
+        XXH3_64bits(hashes.data() + i, width * sizeof(uint64_t))));
+  }
+  std::sort(features.shingles.begin(), features.shingles.end());
+  features.shingles.erase(
+      std::unique(features.shingles.begin(), features.shingles.end()),
+      features.shingles.end());
+  std::vector<uint64_t> spread;
+  for (uint64_t x : features.shingles) {
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    spread.push_back(x ^ (x >> 31));
+  }
+  features.simhash = SimHash(spread);
+  return features;
+}
+
+TEST(FeaturesTest, SameAsTheReferenceComputation) {
+  std::mt19937_64 rng(13);
+  std::vector<std::string> texts = {
+      "",
+      "one",
+      "one two",
+      "a a a a a a a a",
+      "x y x y x y x y x",
+      NormalizeForMatching("Caf\u00e9 \u6771\u4eac\u90fd na\u00efve "
+                           "\u041c\u043e\u0441\u043a\u0432\u0430 12 345")};
+  for (int words : {2, 3, 10, 400, 3000})
+    texts.push_back(RandomText(rng, words));
+  std::string repetitive;
+  for (int i = 0; i < 2000; ++i) repetitive += i % 3 == 0 ? "la " : "di ";
+  texts.push_back(repetitive);
+  std::vector<uint32_t> sort_buffer;  // reused, as a worker does
+  for (const std::string& text : texts) {
+    std::vector<std::string_view> tokens;
+    Tokenize(text, &tokens);
+    std::vector<uint64_t> hashes;
+    TermHashes(tokens, &hashes);
+    for (int shingle_size : {0, 1, 2, 3, 5}) {
+      ArticleFeatures expected = ReferenceFeatures(text, shingle_size);
+      ArticleFeatures got = ComputeFeatures(text, shingle_size);
+      EXPECT_EQ(got.shingles, expected.shingles) << text.substr(0, 40);
+      EXPECT_EQ(got.simhash, expected.simhash) << text.substr(0, 40);
+      EXPECT_EQ(got.token_count, expected.token_count);
+      ArticleFeatures from_hashes =
+          ComputeFeaturesFromTokenHashes(hashes, shingle_size, &sort_buffer);
+      EXPECT_EQ(from_hashes.shingles, expected.shingles);
+      EXPECT_EQ(from_hashes.simhash, expected.simhash);
+      EXPECT_EQ(from_hashes.token_count, expected.token_count);
+    }
+  }
+}
+
+TEST(SimHashTest, LongInputsCountPastTheByteCounters) {
+  // More than 255 hashes: the per-byte counters are flushed on the way.
+  std::vector<uint64_t> hashes(1000, 0x8000000000000001ull);
+  for (size_t i = 0; i < 499; ++i) hashes[i] = 0;
+  EXPECT_EQ(SimHash(hashes), 0x8000000000000001ull);  // 501 of 1000
+  hashes[499] = 0;
+  EXPECT_EQ(SimHash(hashes), 0u);  // 500 of 1000 is no majority
 }
 
 TEST(IntersectionTest, CountsSharedValues) {

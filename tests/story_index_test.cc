@@ -1,11 +1,18 @@
 #include "core/story_index.h"
 
 #include <gtest/gtest.h>
+#include <xxhash.h>  // the shared library's XXH3, for the reference
 
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <random>
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "core/story_terms.h"
+#include "core/strings.h"
 #include "core/term_prior.h"
 #include "core/text_normalizer.h"
 
@@ -129,6 +136,214 @@ TEST(StoryIndexTest, InactiveStoriesExpire) {
   EXPECT_EQ(index.active_stories(), 0u);
   EXPECT_EQ(index.FirstIdOf(7), nullptr);
   EXPECT_FALSE(index.FindBest(a, std::nullopt).has_value());
+}
+
+TEST(TermPriorTest, HashesAreLibxxhashXxh3) {
+  // Persisted in the changelog: the inlined XXH3 must agree with the
+  // shared library's.
+  std::vector<std::string_view> tokens = {"",
+                                          "a",
+                                          "antonov",
+                                          "москва",
+                                          "東",
+                                          "a-much-longer-token-0123456789"
+                                          "abcdefghijklmnopqrstuvwxyz"};
+  std::vector<uint64_t> hashes;
+  TermHashes(tokens, &hashes);
+  ASSERT_EQ(hashes.size(), tokens.size());
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    const uint64_t expected = XXH3_64bits(tokens[i].data(), tokens[i].size());
+    EXPECT_EQ(TermHash(tokens[i]), expected) << tokens[i];
+    EXPECT_EQ(hashes[i], expected) << tokens[i];
+  }
+  TermHashes({}, &hashes);
+  EXPECT_TRUE(hashes.empty());
+}
+
+TEST(TermPriorTest, ParsedTableLookups) {
+  absl::StatusOr<TermPrior> prior =
+      TermPrior::Parse("# comment\nthe\t7.73\nword\t1\nthe\t7.5\n\nzero\t0\n");
+  ASSERT_TRUE(prior.ok());
+  EXPECT_EQ(prior->size(), 3u);  // "the" twice: the last line wins
+  EXPECT_EQ(prior->Zipf(TermHash("the")), 7.5f);
+  EXPECT_EQ(prior->Zipf(TermHash("word")), 1.0f);
+  EXPECT_EQ(prior->Zipf(TermHash("zero")), 0.0f);
+  EXPECT_FALSE(prior->Zipf(TermHash("absent")).has_value());
+  EXPECT_FALSE(prior->Zipf(0).has_value());
+  EXPECT_FALSE(TermPrior().Zipf(TermHash("the")).has_value());
+  EXPECT_EQ(TermPrior().size(), 0u);
+  absl::StatusOr<TermPrior> empty = TermPrior::Parse("");
+  ASSERT_TRUE(empty.ok());
+  EXPECT_FALSE(empty->Zipf(TermHash("the")).has_value());
+
+  // Many terms: every one found with its value, none invented.
+  std::string table;
+  for (int i = 0; i < 20000; ++i)
+    table +=
+        StrCat("t", i, "\t", i % 1200 / 100, ".", i % 100 / 10, i % 10, "\n");
+  absl::StatusOr<TermPrior> large = TermPrior::Parse(table);
+  ASSERT_TRUE(large.ok());
+  EXPECT_EQ(large->size(), 20000u);
+  for (int i = 0; i < 20000; ++i) {
+    EXPECT_EQ(large->Zipf(TermHash(StrCat("t", i))),
+              static_cast<float>(i % 1200) / 100.0f);
+    EXPECT_FALSE(large->Zipf(TermHash(StrCat("u", i))).has_value());
+  }
+}
+
+TEST(StoryTermsTest, LinesTokenizeAsTheWholeText) {
+  // Tokenizing a body once serves the shingles and the per-line boosts
+  // alike only because no token crosses a line break.
+  std::string text = NormalizeForMatching(
+      "First line, \u6771\u4eac\nsecond\u0301 line\n\n\u0301third\n"
+      "\xC3\n\xE6\x9D\nlast");
+  std::vector<std::string_view> whole, by_line;
+  Tokenize(text, &whole);
+  for (std::string_view line : Split(text, '\n')) Tokenize(line, &by_line);
+  EXPECT_EQ(whole, by_line);
+}
+
+// ExtractStoryTerms as first written: a running count per term in a hash
+// map, line by line.
+std::vector<ArticleTerm> ReferenceTerms(std::string_view title,
+                                        std::string_view body,
+                                        const StoryTermConfig& config,
+                                        std::vector<std::string>* texts) {
+  absl::flat_hash_map<uint64_t, std::pair<float, std::string_view>> counts;
+  auto add_line = [&](std::string_view line, double boost) {
+    std::vector<std::string_view> tokens;
+    Tokenize(line, &tokens);
+    for (std::string_view token : tokens) {
+      if (token.size() == 1 && static_cast<unsigned char>(token[0]) < 0x80)
+        continue;
+      auto& entry = counts[XXH3_64bits(token.data(), token.size())];
+      entry.first += static_cast<float>(boost);
+      entry.second = token;
+    }
+  };
+  add_line(title, config.title_boost);
+  int line_index = 0;
+  for (std::string_view line : Split(body, '\n', /*skip_empty=*/true)) {
+    add_line(line, line_index < config.lead_lines ? config.lead_boost : 1.0);
+    ++line_index;
+  }
+  std::vector<std::pair<uint64_t, std::string_view>> order;
+  for (const auto& [hash, entry] : counts)
+    order.emplace_back(hash, entry.second);
+  std::sort(order.begin(), order.end());
+  std::vector<ArticleTerm> terms;
+  texts->clear();
+  for (const auto& [hash, text] : order) {
+    const bool number = std::all_of(
+        text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+    double zipf = number ? config.number_zipf
+                         : TermPrior::Embedded().Zipf(hash).value_or(
+                               static_cast<float>(config.unknown_zipf));
+    double prior_idf = config.zipf_ceiling - zipf;
+    if (prior_idf <= 0) continue;
+    terms.push_back({hash, counts[hash].first, static_cast<float>(prior_idf)});
+    texts->emplace_back(text);
+  }
+  return terms;
+}
+
+void ExpectSameTerms(const std::vector<ArticleTerm>& got,
+                     const std::vector<ArticleTerm>& expected) {
+  ASSERT_EQ(got.size(), expected.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i].hash, expected[i].hash);
+    // Bit for bit: the boosts are summed in the same order.
+    EXPECT_EQ(std::memcmp(&got[i].frequency, &expected[i].frequency, 4), 0);
+    EXPECT_EQ(std::memcmp(&got[i].prior_idf, &expected[i].prior_idf, 4), 0);
+  }
+}
+
+TEST(StoryTermsTest, SameAsTheReferenceExtraction) {
+  std::mt19937_64 rng(17);
+  const std::vector<std::string> words = {
+      "the", "said",   "russia", "antonov", "a", "b",  "1",          "2024",
+      "007", "москва", "東",     "café",    "x", "zz", "unknownword"};
+  std::vector<std::pair<std::string, std::string>> articles = {
+      {"", ""}, {"title only", ""}, {"", "\n\n"}, {"t", "a\nb"}};
+  for (int n = 0; n < 60; ++n) {
+    auto text = [&](int count, bool lines) {
+      std::string out;
+      for (int i = 0; i < count; ++i) {
+        out += words[rng() % words.size()];
+        out += lines && rng() % 6 == 0 ? (rng() % 2 ? "\n" : "\n\n") : " ";
+      }
+      return out;
+    };
+    articles.emplace_back(text(static_cast<int>(rng() % 8), true),
+                          text(static_cast<int>(rng() % 600), true));
+  }
+  StoryTermConfig plain, odd, no_lead;
+  odd.title_boost = 1.7;  // sums that depend on their order in a float
+  odd.lead_boost = 1.3;
+  odd.lead_lines = 3;
+  no_lead.lead_lines = 0;
+  StoryTermScratch scratch;  // reused, as a worker does
+  for (const auto& [raw_title, raw_body] : articles) {
+    const std::string title = NormalizeForMatching(raw_title);
+    const std::string body = NormalizeForMatching(raw_body);
+    std::vector<std::string_view> tokens;
+    Tokenize(body, &tokens);
+    std::vector<uint64_t> hashes;
+    TermHashes(tokens, &hashes);
+    for (const StoryTermConfig* config : {&plain, &odd, &no_lead}) {
+      std::vector<std::string> expected_texts, texts, texts_from_tokens;
+      std::vector<ArticleTerm> expected =
+          ReferenceTerms(title, body, *config, &expected_texts);
+      ExpectSameTerms(ExtractStoryTerms(title, body, *config,
+                                        TermPrior::Embedded(), &texts),
+                      expected);
+      EXPECT_EQ(texts, expected_texts);
+      ExpectSameTerms(ExtractStoryTermsFromTokens(
+                          title, body, tokens, hashes, *config,
+                          TermPrior::Embedded(), &scratch, &texts_from_tokens),
+                      expected);
+      EXPECT_EQ(texts_from_tokens, expected_texts);
+    }
+  }
+}
+
+TEST(StoryIndexTest, WeighIsTheDocumentedFormula) {
+  // Whole and fractional frequencies, small and large: the logarithms of
+  // the small whole ones are computed once per article and must come out
+  // to the same bits.
+  StoryConfig config;
+  config.max_terms = 1000;
+  StoryIndex index(config);
+  std::vector<ArticleTerm> terms;
+  for (int i = 0; i < 150; ++i) {
+    float frequency = i < 70 ? static_cast<float>(i % 70) : 0.7f * i;
+    terms.push_back({1000u + i, frequency, 0.5f + 0.03f * i});
+  }
+  // One article seen: its terms have df 1, the others none.
+  std::vector<ArticleTerm> seen(terms.begin(), terms.begin() + 40);
+  index.Observe(seen, std::nullopt);
+  const double articles = 1.0;
+  const double prior_share =
+      config.prior_articles / (config.prior_articles + articles);
+  std::vector<double> expected;
+  double norm2 = 0;
+  for (size_t i = 0; i < terms.size(); ++i) {
+    const double df = i < seen.size() ? 1.0 : 0.0;
+    const double idf =
+        prior_share * terms[i].prior_idf +
+        (1.0 - prior_share) * std::log((articles + 1.0) / (df + 1.0));
+    const float weight = static_cast<float>(
+        (1.0 + std::log(std::max(1.0f, terms[i].frequency))) * idf);
+    expected.push_back(weight);
+    norm2 += static_cast<double>(weight) * weight;
+  }
+  TermVector vector = index.Weigh(terms);
+  ASSERT_EQ(vector.size(), terms.size());
+  const double inverse = 1.0 / std::sqrt(norm2);
+  for (size_t i = 0; i < terms.size(); ++i) {
+    EXPECT_EQ(vector[i].first, terms[i].hash);
+    EXPECT_EQ(vector[i].second, static_cast<float>(expected[i] * inverse)) << i;
+  }
 }
 
 }  // namespace
