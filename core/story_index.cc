@@ -173,18 +173,18 @@ std::optional<StoryMatch> StoryIndex::FindBest(
     if (key == kNoStory) continue;  // expired; its postings linger
     ranked.emplace_back(-dot / std::sqrt(slot_norm2_[slot]), key);
   }
-  // Only the leading candidates can win: the score never exceeds the
-  // cosine, and the first candidates are re-scored exactly below.
-  if (ranked.size() > kMaxCandidates) {
-    std::partial_sort(ranked.begin(), ranked.begin() + kMaxCandidates,
-                      ranked.end());
-    ranked.resize(kMaxCandidates);
-  } else {
-    std::sort(ranked.begin(), ranked.end());
-  }
-
+  // Only the leading kMaxCandidates can win: the score never exceeds the
+  // cosine, and the first candidates are re-scored exactly below. They are
+  // taken from a heap in order (smallest -cosine, then key, first), because
+  // without a skipped posting the loop usually stops after one or two.
+  auto after = [](const std::pair<double, uint64_t>& a,
+                  const std::pair<double, uint64_t>& b) { return a > b; };
+  std::make_heap(ranked.begin(), ranked.end(), after);
   std::optional<StoryMatch> best;
-  for (const auto& [negative_cosine, key] : ranked) {
+  for (size_t taken = 0; taken < kMaxCandidates && !ranked.empty(); ++taken) {
+    std::pop_heap(ranked.begin(), ranked.end(), after);
+    const auto [negative_cosine, key] = ranked.back();
+    ranked.pop_back();
     const Story& story = stories_.at(key);
     StoryMatch match;
     match.story = key;
