@@ -35,18 +35,6 @@ RE2::Options RuleOptions(bool case_insensitive) {
   return options;
 }
 
-size_t CountWords(std::string_view line) {
-  std::vector<std::string_view> words;
-  Tokenize(line, &words);
-  return words.size();
-}
-
-bool HasWordCharacter(std::string_view line) {
-  std::vector<std::string_view> words;
-  Tokenize(line, &words);
-  return !words.empty();
-}
-
 // Appends every non-empty match of `regex` in `text` to *removed.
 void RecordMatches(const RE2& regex, std::string_view text,
                    std::vector<std::string>* removed) {
@@ -185,11 +173,12 @@ bool BoilerplateStripper::IsBoilerplateLine(std::string_view line) const {
       !c.line_literals.empty()) {
     if (c.line_literals.contains(NormalizeForMatching(line))) return true;
   }
-  std::vector<int> matched;
-  if (c.line_patterns->Match(line, &matched)) {
-    return CountWords(line) <= static_cast<size_t>(c.line_max_words);
-  }
-  return false;
+  // A line-re rule never removes a line of more than line_max_words words,
+  // so such a line (most article paragraphs) needs no regex. Without a
+  // vector for the indices RE2::Set allocates nothing and stops at the
+  // first match.
+  return !HasMoreWordsThan(line, static_cast<size_t>(c.line_max_words)) &&
+         c.line_patterns->Match(line, nullptr);
 }
 
 StrippedText BoilerplateStripper::Strip(std::string_view folded_text,
@@ -199,8 +188,13 @@ StrippedText BoilerplateStripper::Strip(std::string_view folded_text,
   result.text.reserve(folded_text.size());
   std::vector<int> inline_matches;
   std::string edited;
-  for (std::string_view line : Split(folded_text, '\n')) {
-    line = StripAsciiWhitespace(line);
+  size_t next_line = 0;
+  while (next_line <= folded_text.size()) {
+    size_t line_end = folded_text.find('\n', next_line);
+    if (line_end == std::string_view::npos) line_end = folded_text.size();
+    std::string_view line = StripAsciiWhitespace(
+        folded_text.substr(next_line, line_end - next_line));
+    next_line = line_end + 1;
     if (line.empty()) continue;
     if (IsBoilerplateLine(line)) {
       if (record_removed) result.removed.emplace_back(line);
@@ -208,7 +202,10 @@ StrippedText BoilerplateStripper::Strip(std::string_view folded_text,
     }
     std::string_view kept = line;
     inline_matches.clear();
-    if (c.inline_prefilter->Match(line, &inline_matches)) {
+    // Most lines match no inline rule: ask whether any does first, which
+    // is cheaper than collecting which ones do.
+    if (c.inline_prefilter->Match(line, nullptr) &&
+        c.inline_prefilter->Match(line, &inline_matches)) {
       std::sort(inline_matches.begin(), inline_matches.end());
       edited.assign(line);
       for (int index : inline_matches) {
@@ -219,7 +216,7 @@ StrippedText BoilerplateStripper::Strip(std::string_view folded_text,
       // Removal can leave doubled or edge spaces behind; fold them again.
       edited = FoldTypography(edited);
       kept = StripAsciiWhitespace(edited);
-      if (!HasWordCharacter(kept)) continue;
+      if (!HasMoreWordsThan(kept, 0)) continue;
       if (IsBoilerplateLine(kept)) {
         if (record_removed) result.removed.emplace_back(kept);
         continue;

@@ -2,10 +2,11 @@
 
 #include <utf8proc.h>
 
-#include <algorithm>
+#include <array>
+#include <bit>
 #include <cstdint>
-#include <cstdlib>
-#include <memory>
+#include <cstring>
+#include <span>
 
 #include "core/strings.h"
 
@@ -16,19 +17,27 @@ namespace {
 void AppendUtf8(char32_t cp, std::string* out) {
   if (cp < 0x80) {
     out->push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    return;
   }
+  char bytes[4];
+  size_t length;
+  if (cp < 0x800) {
+    bytes[0] = static_cast<char>(0xC0 | (cp >> 6));
+    bytes[1] = static_cast<char>(0x80 | (cp & 0x3F));
+    length = 2;
+  } else if (cp < 0x10000) {
+    bytes[0] = static_cast<char>(0xE0 | (cp >> 12));
+    bytes[1] = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    bytes[2] = static_cast<char>(0x80 | (cp & 0x3F));
+    length = 3;
+  } else {
+    bytes[0] = static_cast<char>(0xF0 | (cp >> 18));
+    bytes[1] = static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    bytes[2] = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    bytes[3] = static_cast<char>(0x80 | (cp & 0x3F));
+    length = 4;
+  }
+  out->append(bytes, length);
 }
 
 // Decodes one code point at text[*pos], advancing *pos. Invalid bytes
@@ -178,6 +187,132 @@ Fold ClassifyTypography(char32_t cp) {
   }
 }
 
+// Byte classes of the ASCII fast paths.
+enum ByteClass : uint8_t {
+  kOther = 0,           // a non-ASCII byte, or an ASCII byte with its own rule
+  kFoldPlain = 1,       // FoldTypography keeps the byte as it is
+  kWordByte = 2,        // an ASCII letter or digit: part of a word
+  kAsciiSeparator = 4,  // any other ASCII byte: ends a word
+};
+
+constexpr std::array<uint8_t, 256> MakeByteClasses() {
+  std::array<uint8_t, 256> classes{};
+  for (int byte = 0; byte < 0x80; ++byte) {
+    // The ASCII bytes FoldTypography treats specially: entities, the
+    // spaces it collapses or drops, line breaks.
+    bool special = byte == '&' || byte == ' ' || byte == '\n' || byte == '\t' ||
+                   byte == '\v' || byte == '\f' || byte == '\r';
+    bool word = (byte >= 'a' && byte <= 'z') || (byte >= 'A' && byte <= 'Z') ||
+                (byte >= '0' && byte <= '9');
+    classes[byte] =
+        (special ? 0 : kFoldPlain) | (word ? kWordByte : kAsciiSeparator);
+  }
+  return classes;
+}
+
+constexpr std::array<uint8_t, 256> kByteClasses = MakeByteClasses();
+
+uint8_t ClassOf(char c) { return kByteClasses[static_cast<unsigned char>(c)]; }
+
+// Eight bytes at a time (SWAR). The helpers below need all eight bytes to
+// be ASCII: then no per-byte addition carries into the next byte.
+constexpr uint64_t kEachByte = 0x0101010101010101ull;
+constexpr uint64_t kHighBits = 0x8080808080808080ull;
+constexpr bool kLittleEndian = std::endian::native == std::endian::little;
+constexpr uint64_t kFirstByteHigh = kLittleEndian ? 0x80ull : 0x80ull << 56;
+constexpr uint64_t kLastByteHigh = kLittleEndian ? 0x80ull << 56 : 0x80ull;
+
+// The high bit of each byte of `ascii` equal to `c`.
+constexpr uint64_t BytesEqual(uint64_t ascii, uint8_t c) {
+  uint64_t x = ascii ^ (kEachByte * c);  // zero bytes where equal
+  return ~(x + kEachByte * 0x7F) & kHighBits;
+}
+
+// The high bit of each byte of `ascii` in [lo, hi] (lo <= hi < 0x80).
+constexpr uint64_t BytesInRange(uint64_t ascii, uint8_t lo, uint8_t hi) {
+  uint64_t at_least_lo = (ascii + kEachByte * (0x80 - lo)) & kHighBits;
+  uint64_t above_hi = (ascii + kEachByte * (0x7F - hi)) & kHighBits;
+  return at_least_lo & ~above_hi;
+}
+
+// The end of the run of ASCII bytes starting at text[pos].
+size_t AsciiRunEnd(std::string_view text, size_t pos) {
+  const char* data = text.data();
+  while (pos + sizeof(uint64_t) <= text.size()) {
+    uint64_t word;
+    std::memcpy(&word, data + pos, sizeof(word));
+    if ((word & kHighBits) != 0) break;
+    pos += sizeof(word);
+  }
+  while (pos < text.size() && static_cast<unsigned char>(data[pos]) < 0x80) {
+    ++pos;
+  }
+  return pos;
+}
+
+// The end of the run of non-ASCII bytes starting at text[pos].
+size_t NonAsciiRunEnd(std::string_view text, size_t pos) {
+  while (pos < text.size() && static_cast<unsigned char>(text[pos]) >= 0x80) {
+    ++pos;
+  }
+  return pos;
+}
+
+// Appends `ascii` with A-Z lower-cased.
+void AppendAsciiLowercase(std::string_view ascii, std::string* out) {
+  size_t old_size = out->size();
+  out->append(ascii);
+  for (char& c : std::span(out->data() + old_size, ascii.size())) {
+    c = AsciiLower(c);
+  }
+}
+
+// Code points for utf8proc: a fixed buffer for the usual short runs, the
+// heap beyond it.
+class CodePointBuffer {
+ public:
+  utf8proc_int32_t* data() {
+    return heap_.empty() ? fixed_.data() : heap_.data();
+  }
+  size_t size() const { return heap_.empty() ? fixed_.size() : heap_.size(); }
+  void Grow(size_t size) {
+    if (size > this->size()) heap_.resize(size);
+  }
+
+ private:
+  std::array<utf8proc_int32_t, 256> fixed_;
+  std::vector<utf8proc_int32_t> heap_;
+};
+
+constexpr auto kMatchingOptions = static_cast<utf8proc_option_t>(
+    UTF8PROC_STABLE | UTF8PROC_COMPAT | UTF8PROC_COMPOSE | UTF8PROC_CASEFOLD);
+
+// Appends NFKC + case folding of `piece`, exactly as utf8proc_map with
+// kMatchingOptions would return it (the same two steps without its
+// allocation). False when `piece` is not valid UTF-8.
+bool AppendNfkcCasefold(std::string_view piece, CodePointBuffer* buffer,
+                        std::string* out) {
+  const auto* bytes = reinterpret_cast<const utf8proc_uint8_t*>(piece.data());
+  const auto length = static_cast<utf8proc_ssize_t>(piece.size());
+  // One entry stays free: utf8proc_reencode needs a byte beyond the input.
+  utf8proc_ssize_t count = utf8proc_decompose(
+      bytes, length, buffer->data(),
+      static_cast<utf8proc_ssize_t>(buffer->size() - 1), kMatchingOptions);
+  if (count < 0) return false;
+  if (static_cast<size_t>(count) >= buffer->size()) {
+    buffer->Grow(static_cast<size_t>(count) + 1);
+    count = utf8proc_decompose(bytes, length, buffer->data(), count,
+                               kMatchingOptions);
+    if (count < 0) return false;
+  }
+  utf8proc_ssize_t encoded =
+      utf8proc_reencode(buffer->data(), count, kMatchingOptions);
+  if (encoded < 0) return false;
+  out->append(reinterpret_cast<const char*>(buffer->data()),
+              static_cast<size_t>(encoded));
+  return true;
+}
+
 bool IsCjkIdeographic(char32_t cp) {
   return (cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0x3400 && cp <= 0x4DBF) ||
          (cp >= 0x20000 && cp <= 0x2A6DF) || (cp >= 0xF900 && cp <= 0xFAFF) ||
@@ -203,9 +338,56 @@ bool IsWordCodePoint(char32_t cp) {
   }
 }
 
-bool IsAsciiWordByte(unsigned char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-         (c >= '0' && c <= '9');
+// The end of the character at text[pos] if FoldTypography keeps it as it
+// is (a visible ASCII byte, or a well-formed non-ASCII character that
+// folds to itself); otherwise `pos`.
+size_t KeptCharacterEnd(std::string_view text, size_t pos) {
+  unsigned char byte = static_cast<unsigned char>(text[pos]);
+  if (byte < 0x80) return (ClassOf(text[pos]) & kFoldPlain) ? pos + 1 : pos;
+  utf8proc_int32_t cp = 0;
+  utf8proc_ssize_t n = utf8proc_iterate(
+      reinterpret_cast<const utf8proc_uint8_t*>(text.data()) + pos,
+      static_cast<utf8proc_ssize_t>(text.size() - pos), &cp);
+  // utf8proc_iterate rejects overlong forms and surrogates, so the bytes of
+  // a decoded character are the ones AppendUtf8 would write for it.
+  if (n <= 0 || ClassifyTypography(static_cast<char32_t>(cp)) != Fold::kKeep)
+    return pos;
+  return pos + static_cast<size_t>(n);
+}
+
+// The end of the run at text[pos] that FoldTypography copies byte for
+// byte: kept characters (KeptCharacterEnd) with single spaces between
+// them. The run neither starts nor ends with a space.
+size_t KeptRunEnd(std::string_view text, size_t pos) {
+  const size_t size = text.size();
+  size_t end = pos;
+  while (true) {
+    // Whole words of visible ASCII bytes and spaces, where no space is
+    // next to another, none ends the word, and none starts the run. The
+    // run so far ends with a kept character, so each such space is
+    // between two kept characters.
+    while (end + sizeof(uint64_t) <= size) {
+      uint64_t word;
+      std::memcpy(&word, text.data() + end, sizeof(word));
+      if ((word & kHighBits) != 0) break;
+      uint64_t spaces = BytesEqual(word, ' ');
+      uint64_t stop = BytesEqual(word, '&') | BytesInRange(word, '\t', '\r') |
+                      (spaces & (spaces >> 8)) | (spaces & kLastByteHigh);
+      if (end == pos) stop |= spaces & kFirstByteHigh;
+      if (stop != 0) break;
+      end += sizeof(word);
+    }
+    if (end >= size) break;
+    // One character (or a space and the character after it) at a time.
+    size_t next = KeptCharacterEnd(text, end);
+    if (next == end && text[end] == ' ' && end > pos && end + 1 < size) {
+      next = KeptCharacterEnd(text, end + 1);
+      if (next == end + 1) next = end;
+    }
+    if (next == end) break;
+    end = next;
+  }
+  return end;
 }
 
 }  // namespace
@@ -216,13 +398,26 @@ std::string FoldTypography(std::string_view text) {
   // pending_space: a space seen since the last character written; emitted
   // only before the next visible character of the same line.
   bool pending_space = false;
-  auto put_visible = [&](char32_t cp) {
+  auto put_pending_space = [&] {
     if (pending_space && !out.empty() && out.back() != '\n') out.push_back(' ');
     pending_space = false;
+  };
+  auto put_visible = [&](char32_t cp) {
+    put_pending_space();
     AppendUtf8(cp, &out);
   };
   size_t pos = 0;
   while (pos < text.size()) {
+    // Fast path: a run of kept characters with single spaces between them
+    // comes out byte for byte, so it is copied at once. The character-wise
+    // rules below would write the same bytes.
+    size_t run_end = KeptRunEnd(text, pos);
+    if (run_end > pos) {
+      put_pending_space();
+      out.append(text.data() + pos, run_end - pos);
+      pos = run_end;
+      continue;
+    }
     unsigned char byte = static_cast<unsigned char>(text[pos]);
     char32_t cp;
     if (byte == '&') {
@@ -276,59 +471,168 @@ std::string FoldTypography(std::string_view text) {
 }
 
 std::string NormalizeForMatching(std::string_view text) {
-  bool ascii = std::all_of(text.begin(), text.end(), [](char c) {
-    return static_cast<unsigned char>(c) < 0x80;
-  });
-  if (ascii) return AsciiLowercase(text);
-  utf8proc_uint8_t* mapped = nullptr;
-  utf8proc_ssize_t n = utf8proc_map(
-      reinterpret_cast<const utf8proc_uint8_t*>(text.data()),
-      static_cast<utf8proc_ssize_t>(text.size()), &mapped,
-      static_cast<utf8proc_option_t>(UTF8PROC_STABLE | UTF8PROC_COMPAT |
-                                     UTF8PROC_COMPOSE | UTF8PROC_CASEFOLD));
-  std::unique_ptr<utf8proc_uint8_t, decltype(&std::free)> owner(mapped,
-                                                                &std::free);
-  if (n < 0) {
-    // Only invalid UTF-8 fails; fall back to ASCII lower-casing of the
-    // bytes so that matching still sees the text.
-    return AsciiLowercase(text);
+  // NFKC leaves ASCII as it is and case folding lower-cases A-Z, so ASCII
+  // runs are only lower-cased; the rest goes through utf8proc. ASCII
+  // characters are starters (combining class 0) that never compose with a
+  // preceding character, so the text can be cut right before any ASCII
+  // byte without changing the result. An ASCII character can compose with
+  // the marks after it (e + U+0301), so the one before a non-ASCII run is
+  // normalized together with the run.
+  std::string out;
+  out.reserve(text.size());
+  CodePointBuffer buffer;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t non_ascii = AsciiRunEnd(text, pos);
+    if (non_ascii == text.size()) {
+      AppendAsciiLowercase(text.substr(pos), &out);
+      break;
+    }
+    size_t piece_start = non_ascii > pos ? non_ascii - 1 : non_ascii;
+    AppendAsciiLowercase(text.substr(pos, piece_start - pos), &out);
+    size_t piece_end = NonAsciiRunEnd(text, non_ascii);
+    if (!AppendNfkcCasefold(text.substr(piece_start, piece_end - piece_start),
+                            &buffer, &out)) {
+      // Only invalid UTF-8 fails; fall back to ASCII lower-casing of the
+      // bytes so that matching still sees the text. A multi-byte sequence
+      // never contains an ASCII byte, so a piece is invalid exactly when
+      // the whole text is.
+      return AsciiLowercase(text);
+    }
+    pos = piece_end;
   }
-  return std::string(reinterpret_cast<const char*>(mapped),
-                     static_cast<size_t>(n));
+  return out;
 }
 
-void Tokenize(std::string_view text, std::vector<std::string_view>* tokens) {
+namespace {
+
+// Eight bytes at `bytes` with the first byte in the low bits, whatever the
+// machine's byte order.
+uint64_t LoadLittleEndian(const char* bytes) {
+  uint64_t word;
+  std::memcpy(&word, bytes, sizeof(word));
+  if constexpr (!kLittleEndian) word = __builtin_bswap64(word);
+  return word;
+}
+
+// Bit i set when bytes[i] (of 64) is an ASCII letter or digit. False when
+// the 64 bytes are not all ASCII.
+bool AsciiWordMask64(const char* bytes, uint64_t* mask) {
+  uint64_t words[8];
+  uint64_t any_high = 0;
+  for (int i = 0; i < 8; ++i) {
+    words[i] = LoadLittleEndian(bytes + 8 * i);
+    any_high |= words[i];
+  }
+  if ((any_high & kHighBits) != 0) return false;
+  uint64_t result = 0;
+  for (int i = 0; i < 8; ++i) {
+    uint64_t high = BytesInRange(words[i], '0', '9') |
+                    BytesInRange(words[i], 'A', 'Z') |
+                    BytesInRange(words[i], 'a', 'z');
+    // Gathers the high bit of byte k into bit 56 + k.
+    uint64_t bits = ((high >> 7) * 0x0102040810204080ull) >> 56;
+    result |= bits << (8 * i);
+  }
+  *mask = result;
+  return true;
+}
+
+// Calls on_word(begin, end) for each word of `text`, in order, until it
+// returns false. Returns false when stopped early.
+template <typename OnWord>
+bool ScanWords(std::string_view text, OnWord on_word) {
+  const size_t size = text.size();
   size_t pos = 0;
-  size_t word_start = std::string_view::npos;
-  auto close_word = [&](size_t end) {
-    if (word_start != std::string_view::npos) {
-      tokens->push_back(text.substr(word_start, end - word_start));
-      word_start = std::string_view::npos;
+  size_t word_start = std::string_view::npos;  // of the open word, if any
+  while (pos < size) {
+    // The next 64 bytes; fewer at the end, padded with NULs, which end a
+    // word as the end of the text does.
+    const char* block = text.data() + pos;
+    char padded[64];
+    if (size - pos < 64) {
+      std::memset(padded, 0, sizeof(padded));
+      std::memcpy(padded, block, size - pos);
+      block = padded;
     }
-  };
-  while (pos < text.size()) {
-    unsigned char byte = static_cast<unsigned char>(text[pos]);
-    if (byte < 0x80) {
-      if (IsAsciiWordByte(byte)) {
-        if (word_start == std::string_view::npos) word_start = pos;
-      } else {
-        close_word(pos);
+    uint64_t mask;
+    if (AsciiWordMask64(block, &mask)) {
+      // 64 ASCII bytes: words start and end where the mask changes.
+      uint64_t open = word_start != std::string_view::npos ? 1 : 0;
+      uint64_t previous = (mask << 1) | open;  // bit i: byte i - 1 in a word
+      uint64_t starts = mask & ~previous;
+      uint64_t ends = ~mask & previous;
+      // Starts and ends alternate; an open word ends first.
+      if (open) {
+        if (ends == 0) {
+          pos += 64;
+          continue;
+        }
+        if (!on_word(word_start, pos + std::countr_zero(ends))) return false;
+        ends &= ends - 1;
+        word_start = std::string_view::npos;
       }
-      ++pos;
+      while (starts != 0) {
+        size_t start = pos + std::countr_zero(starts);
+        starts &= starts - 1;
+        if (ends == 0) {
+          word_start = start;
+          break;
+        }
+        if (!on_word(start, pos + std::countr_zero(ends))) return false;
+        ends &= ends - 1;
+      }
+      pos += 64;
       continue;
     }
-    size_t start = pos;
-    char32_t cp = DecodeUtf8(text, &pos);
-    if (IsCjkIdeographic(cp)) {
-      close_word(start);
-      tokens->push_back(text.substr(start, pos - start));
-    } else if (IsWordCodePoint(cp)) {
-      if (word_start == std::string_view::npos) word_start = start;
-    } else {
-      close_word(start);
+    // Character by character up to the next block of 64 bytes (or the
+    // end); a character may reach past it.
+    const size_t block_end = std::min(size, pos + 64);
+    while (pos < block_end) {
+      uint8_t byte_class = ClassOf(text[pos]);
+      if (byte_class & kWordByte) {
+        if (word_start == std::string_view::npos) word_start = pos;
+        ++pos;
+        continue;
+      }
+      if (byte_class & kAsciiSeparator) {
+        if (word_start != std::string_view::npos) {
+          if (!on_word(word_start, pos)) return false;
+          word_start = std::string_view::npos;
+        }
+        ++pos;
+        continue;
+      }
+      size_t start = pos;
+      char32_t cp = DecodeUtf8(text, &pos);
+      bool cjk = IsCjkIdeographic(cp);
+      if (!cjk && IsWordCodePoint(cp)) {
+        if (word_start == std::string_view::npos) word_start = start;
+        continue;
+      }
+      if (word_start != std::string_view::npos) {
+        if (!on_word(word_start, start)) return false;
+        word_start = std::string_view::npos;
+      }
+      if (cjk && !on_word(start, pos)) return false;
     }
   }
-  close_word(text.size());
+  if (word_start != std::string_view::npos) return on_word(word_start, size);
+  return true;
+}
+
+}  // namespace
+
+void Tokenize(std::string_view text, std::vector<std::string_view>* tokens) {
+  ScanWords(text, [&](size_t begin, size_t end) {
+    tokens->push_back(text.substr(begin, end - begin));
+    return true;
+  });
+}
+
+bool HasMoreWordsThan(std::string_view text, size_t limit) {
+  size_t words = 0;
+  return !ScanWords(text, [&](size_t, size_t) { return ++words <= limit; });
 }
 
 bool IsValidUtf8(std::string_view text) {

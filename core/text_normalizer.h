@@ -46,6 +46,10 @@ std::string NormalizeForMatching(std::string_view text);
 // Appends the words of normalized `text` to *tokens (views into `text`).
 void Tokenize(std::string_view text, std::vector<std::string_view>* tokens);
 
+// True when Tokenize would find more than `limit` words in `text`; reads
+// no further than the word after the limit and allocates nothing.
+bool HasMoreWordsThan(std::string_view text, size_t limit);
+
 // True when `text` is well-formed UTF-8.
 bool IsValidUtf8(std::string_view text);
 

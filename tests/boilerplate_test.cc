@@ -85,6 +85,29 @@ TEST(BoilerplateRulesTest, LineRulesNeverTakeLongLines) {
             "debate.");
 }
 
+// The word limit counts words as Tokenize does (accented words are one
+// word, each Han character one); blank and whitespace-only lines vanish.
+TEST(BoilerplateRulesTest, WordLimitCountsTokenizerWords) {
+  auto stripper = BoilerplateStripper::FromRules(
+      "option line-max-words 5\nline-re (?i)copyright.*\n");
+  ASSERT_TRUE(stripper.ok());
+  StrippedText out = stripper->Strip(
+      "\nCopyright one two three four\n"
+      "Copyright one two three four five\n"
+      "  \t \n\n"
+      "Copyright \u00e9t\u00e9 caf\u00e9 na\u00efve x\r\n"
+      "Copyright \u4e2d\u6587\u5b57\u8a5e\n"
+      "Copyright \u4e2d\u6587\u5b57\u8a5e\u5178\n");
+  EXPECT_EQ(out.text,
+            "Copyright one two three four five\n"
+            "Copyright \u4e2d\u6587\u5b57\u8a5e\u5178");
+  EXPECT_EQ(out.removed,
+            (std::vector<std::string>{"Copyright one two three four",
+                                      "Copyright \u00e9t\u00e9 caf\u00e9 "
+                                      "na\u00efve x",
+                                      "Copyright \u4e2d\u6587\u5b57\u8a5e"}));
+}
+
 TEST(BoilerplateRulesTest, BuiltInRulesAreTheShippedFile) {
   auto built_in = BoilerplateStripper::FromRules(DefaultBoilerplateRules());
   ASSERT_TRUE(built_in.ok()) << built_in.status();

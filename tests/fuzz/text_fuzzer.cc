@@ -31,6 +31,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       __builtin_trap();
     }
   }
+  // HasMoreWordsThan stops early but must agree with the full count.
+  if (storyd::HasMoreWordsThan(normalized, tokens.size()) ||
+      (!tokens.empty() &&
+       !storyd::HasMoreWordsThan(normalized, tokens.size() - 1))) {
+    __builtin_trap();
+  }
   storyd::ArticleFeatures features = storyd::ComputeFeatures(normalized, 3);
   if (features.shingles.size() > tokens.size() + 1) __builtin_trap();
   return 0;
