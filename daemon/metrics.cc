@@ -107,6 +107,7 @@ std::string DaemonMetrics::RenderPrometheus() const {
   assign_seconds.Render("storyd_stage_seconds", "stage=\"assign\"", &out);
   end_to_end_seconds.Render("storyd_stage_seconds", "stage=\"end_to_end\"",
                             &out);
+  commit_seconds.Render("storyd_stage_seconds", "stage=\"commit\"", &out);
   out.append(
       "# HELP storyd_consumer_lag Messages behind the end of each input "
       "partition.\n"

@@ -59,7 +59,8 @@ struct DaemonMetrics {
   LatencyHistogram process_seconds;  // worker stage: parse to features
   LatencyHistogram assign_seconds;   // ordered stage: copy and story decision
   LatencyHistogram
-      end_to_end_seconds;  // consumed to acknowledged by the broker
+      end_to_end_seconds;           // consumed to acknowledged by the broker
+  LatencyHistogram commit_seconds;  // one transaction commit (exactly once)
 
   // Replaces the per-partition consumer lag (from librdkafka statistics).
   void SetConsumerLag(std::map<int32_t, int64_t> lag);
