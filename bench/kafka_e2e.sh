@@ -4,8 +4,9 @@
 # records unchanged (bench/kafka_relay.cc), on the same broker and data:
 #   1. saturation: all articles are in the input topic before the consumer
 #      starts; throughput = records / (last - first output timestamp);
-#   2. latency at a steady offered load of half storyd's saturation rate:
-#      input record timestamp to output record timestamp, p50 / p99.
+#   2. latency at a steady offered load of half storyd's saturation rate
+#      (storyd, then the relay, each alone on the machine): input record
+#      timestamp to output record timestamp, p50 / p99.
 # Prints a Markdown table; writes the latency distribution to
 # build/bench/latency.png with gnuplot (installed from Debian if missing).
 # Usage: bench/kafka_e2e.sh [copies_of_dev_data=5] [threads=0] [latency_seconds=20]
@@ -102,29 +103,38 @@ storyd_rate=$(rate "$work/sat-out.jsonl")
 alo_rate=$(rate "$work/alo-out.jsonl")
 relay_rate=$(rate "$work/relay-out.jsonl")
 
-# 2. Latency at half of storyd's saturation rate.
+# 2. Latency at half of storyd's saturation rate, storyd and then the relay
+# (one at a time, so that neither competes with the other for the CPU).
 offered=${OFFERED:-$(( storyd_rate / 2 ))}
 [ "$offered" -lt 1 ] && offered=1
 latency_records=$(( offered * latency_seconds ))
-[ "$latency_records" -gt "$records" ] && latency_records=$records
-head -n "$latency_records" "$work/input.jsonl" > "$work/latency-input.jsonl"
+# Enough distinct ids for the whole duration (more copies of the dev data).
+python3 - "$root/tests/data" "$latency_records" > "$work/latency-input.jsonl" <<'PY'
+import json, sys
+data, wanted = sys.argv[1], int(sys.argv[2])
+lines = [line for name in ("ecbplus", "neardup")
+         for line in open(f"{data}/{name}.jsonl")]
+for i in range(wanted):
+    o = json.loads(lines[i % len(lines)])
+    o["id"] = f"{o['id']}-{i // len(lines)}"
+    print(json.dumps(o))
+PY
 "$storyd" run --config "$(storyd_config lat)" 2>"$work/lat.log" &
 pid=$!
-"$relay" "$brokers" "$run-lrelay-in" "$run-lrelay-out" "$run-lrelay" "$latency_records" >/dev/null &
-relay_pid=$!
-sleep 6  # both consumers join their groups before the load starts
+sleep 6  # the consumer joins its group before the load starts
 "$storyd" produce --brokers "$brokers" --topic "$run-lat-in" --input "$work/latency-input.jsonl" \
-  --rate "$offered" 2>/dev/null &
-producer_pid=$!
-"$storyd" produce --brokers "$brokers" --topic "$run-lrelay-in" \
-  --input "$work/latency-input.jsonl" --rate "$offered" 2>/dev/null
-wait "$producer_pid"
+  --rate "$offered" 2>/dev/null
 consume_ts "$run-lat-out" "$latency_records" > "$work/lat-out.jsonl"
 consume_ts "$run-lat-in" "$latency_records" > "$work/lat-in.jsonl"
+kill -TERM "$pid"; wait "$pid"
+"$relay" "$brokers" "$run-lrelay-in" "$run-lrelay-out" "$run-lrelay" "$latency_records" >/dev/null &
+relay_pid=$!
+sleep 6
+"$storyd" produce --brokers "$brokers" --topic "$run-lrelay-in" \
+  --input "$work/latency-input.jsonl" --rate "$offered" 2>/dev/null
 wait "$relay_pid"
 consume_ts "$run-lrelay-out" "$latency_records" > "$work/lrelay-out.jsonl"
 consume_ts "$run-lrelay-in" "$latency_records" > "$work/lrelay-in.jsonl"
-kill -TERM "$pid"; wait "$pid"
 
 python3 - "$work" "$out_dir" "$records" "$storyd_rate" "$relay_rate" "$offered" "$threads" "$alo_rate" <<'PY'
 import json, sys
