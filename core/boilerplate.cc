@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "core/default_rules.h"
+#include "core/literal_prefilter.h"
 #include "core/strings.h"
 #include "core/text_normalizer.h"
 
@@ -23,6 +24,9 @@ struct BoilerplateStripper::Compiled {
   std::unique_ptr<RE2::Set> line_patterns;  // anchored at both ends
   std::vector<InlineRule> inline_rules;
   std::unique_ptr<RE2::Set> inline_prefilter;  // which inline rules match
+  // False for a line that no inline rule can match: most lines, and the
+  // RE2::Set pass over them is the most of what stripping costs.
+  LiteralPrefilter inline_literals;
   int line_max_words = 12;
 };
 
@@ -129,6 +133,7 @@ absl::StatusOr<BoilerplateStripper> BoilerplateStripper::FromRules(
       if (inline_set->Add(set_pattern, &compile_error) < 0) {
         return error(StrCat("bad regex: ", compile_error));
       }
+      compiled->inline_literals.Add(set_pattern, RuleOptions(false));
       compiled->inline_rules.push_back(std::move(rule));
     } else {
       return error(StrCat("unknown rule kind '", kind,
@@ -140,6 +145,7 @@ absl::StatusOr<BoilerplateStripper> BoilerplateStripper::FromRules(
     return absl::InternalError("cannot compile line rules");
   if (!inline_set->Compile())
     return absl::InternalError("cannot compile inline rules");
+  compiled->inline_literals.Compile();
   compiled->line_patterns = std::move(line_set);
   compiled->inline_prefilter = std::move(inline_set);
   return BoilerplateStripper(std::move(compiled), rule_count);
@@ -204,7 +210,8 @@ StrippedText BoilerplateStripper::Strip(std::string_view folded_text,
     inline_matches.clear();
     // Most lines match no inline rule: ask whether any does first, which
     // is cheaper than collecting which ones do.
-    if (c.inline_prefilter->Match(line, nullptr) &&
+    if (c.inline_literals.MayMatch(line) &&
+        c.inline_prefilter->Match(line, nullptr) &&
         c.inline_prefilter->Match(line, &inline_matches)) {
       std::sort(inline_matches.begin(), inline_matches.end());
       edited.assign(line);
