@@ -356,20 +356,37 @@ uint64_t ShingleWindow::ContentHash(absl::Span<const uint32_t> shingles) {
 
 std::optional<ShingleMatch> ShingleWindow::Match(
     absl::Span<const uint32_t> shingles, uint64_t query_hash,
-    const RecordView& view) const {
+    const RecordView& view, std::vector<KnownSet>* known) const {
   if (shingles.empty() || view.len == 0) return std::nullopt;
+  // Reported only while the set's words are still in the arena, as when
+  // they are read. relaxed: as the cursor checks in Intersect.
+  auto in_arena = [&] {
+    return word_cursor_.load(std::memory_order_relaxed) - view.offset <=
+           arena_words_;
+  };
+  const KnownSet* seen = nullptr;
+  if (known != nullptr) {
+    for (const KnownSet& k : *known) {
+      if (k.len == view.len && k.content_hash == view.content_hash) {
+        seen = &k;
+        break;
+      }
+    }
+  }
   std::optional<uint32_t> shared;
   if (view.len == shingles.size() && view.content_hash == query_hash) {
     // An identical set (the commonest copy: a syndicated story verbatim) is
-    // known from the record alone; its words need not be read. Reported
-    // only while they are still in the arena, as for any other set.
-    // relaxed: as the cursor checks in Intersect.
-    if (word_cursor_.load(std::memory_order_relaxed) - view.offset <=
-        arena_words_) {
-      shared = view.len;
-    }
+    // known from the record alone; its words need not be read.
+    if (in_arena()) shared = view.len;
+  } else if (seen != nullptr) {
+    // The same set as a candidate already intersected in this lookup
+    // (copies of one copy): the same count.
+    if (in_arena()) shared = seen->shared;
   } else {
     shared = Intersect(shingles, view);
+    if (shared.has_value() && known != nullptr) {
+      known->push_back({view.content_hash, view.len, *shared});
+    }
   }
   if (!shared.has_value()) return std::nullopt;
   const size_t denom = std::min<size_t>(shingles.size(), view.len);
@@ -387,6 +404,7 @@ void ShingleWindow::Lookup(absl::Span<const uint32_t> shingles,
     uint32_t shared_anchors;
   };
   std::vector<Hit> hits;
+  std::vector<KnownSet> known;
   const uint64_t query_hash = ContentHash(shingles);
   const size_t num_anchors = std::min(kMaxAnchors, shingles.size());
   for (size_t a = 0; a < num_anchors; ++a) {
@@ -456,7 +474,7 @@ void ShingleWindow::Lookup(absl::Span<const uint32_t> shingles,
       continue;
     }
     const std::optional<ShingleMatch> m =
-        Match(shingles, query_hash, hits[i].view);
+        Match(shingles, query_hash, hits[i].view, &known);
     if (m.has_value() && m->containment >= min_containment) out->push_back(*m);
   }
 }
@@ -494,7 +512,7 @@ std::optional<ShingleMatch> ShingleWindow::Containment(
     if (number == 0) continue;
     const std::optional<RecordView> view = ReadRecord(number);
     if (!view.has_value() || view->seq != seq) continue;
-    return Match(shingles, ContentHash(shingles), *view);
+    return Match(shingles, ContentHash(shingles), *view, /*known=*/nullptr);
   }
   return std::nullopt;
 }

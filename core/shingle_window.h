@@ -196,9 +196,16 @@ class ShingleWindow {
   // XXH3 of a set's words: equal hashes and sizes mean equal sets (but for
   // a 2^-64 chance), so Match need not read an identical set.
   static uint64_t ContentHash(absl::Span<const uint32_t> shingles);
+  // A set intersected earlier in one lookup, by size and content hash.
+  struct KnownSet {
+    uint64_t content_hash;
+    uint32_t len;
+    uint32_t shared;
+  };
+  // `known` (may be null) remembers intersections for the rest of a lookup.
   std::optional<ShingleMatch> Match(absl::Span<const uint32_t> shingles,
-                                    uint64_t query_hash,
-                                    const RecordView& view) const;
+                                    uint64_t query_hash, const RecordView& view,
+                                    std::vector<KnownSet>* known) const;
 
   const size_t arena_words_;
   const uint64_t arena_mask_;

@@ -153,6 +153,48 @@ TEST(ShingleWindowTest, ContainmentExactAcrossChunkAndBlockBoundaries) {
   }
 }
 
+// Copies of one set are intersected once per lookup and the count reused;
+// every copy must still be reported, each with the exact count, and a copy
+// whose words left the arena must not be.
+TEST(ShingleWindowTest, CopiesOfOneSetAllReportedWithTheExactCount) {
+  std::mt19937_64 rng(31);
+  const Set stored = RandomSet(rng, 400, 1u << 30);
+  Set query = Subset(stored, 0.8, rng);
+  const Set extra = RandomSet(rng, 30, 1u << 30);
+  query.insert(query.end(), extra.begin(), extra.end());
+  query = Normalize(query);
+  {
+    ShingleWindow window(1 << 16, 64);
+    for (uint64_t seq = 1; seq <= 5; ++seq) {
+      ASSERT_TRUE(window.Insert(seq, stored));
+    }
+    std::vector<ShingleMatch> got;
+    window.Lookup(query, 0.5, 64, &got);
+    ASSERT_EQ(got.size(), 5u);
+    for (const ShingleMatch& m : got) {
+      EXPECT_EQ(m.shared, Shared(query, stored));
+      EXPECT_EQ(m.set_size, stored.size());
+    }
+  }
+  {
+    // An arena of 1024 words holds three sets of 300: the first one
+    // inserted is overwritten by the fourth. It is inserted under the
+    // largest seq, so it is the last candidate, after its copies were
+    // intersected: the remembered count must not report it.
+    ShingleWindow window(1024, 64);
+    for (uint64_t seq = 4; seq >= 1; --seq) {
+      ASSERT_TRUE(
+          window.Insert(seq, Set(stored.begin(), stored.begin() + 300)));
+    }
+    std::vector<ShingleMatch> got;
+    window.Lookup(query, 0.5, 64, &got);
+    std::vector<uint64_t> seqs;
+    for (const ShingleMatch& m : got) seqs.push_back(m.seq);
+    std::sort(seqs.begin(), seqs.end());
+    EXPECT_EQ(seqs, (std::vector<uint64_t>{1, 2, 3}));
+  }
+}
+
 TEST(ShingleWindowTest, TrimmedCopiesAreFoundUnrelatedAreNot) {
   std::mt19937_64 rng(12);
   ShingleWindow window(1 << 20, 4096);
