@@ -108,17 +108,10 @@ relay_rate=$(rate "$work/relay-out.jsonl")
 offered=${OFFERED:-$(( storyd_rate / 2 ))}
 [ "$offered" -lt 1 ] && offered=1
 latency_records=$(( offered * latency_seconds ))
-# Enough distinct ids for the whole duration (more copies of the dev data).
-python3 - "$root/tests/data" "$latency_records" > "$work/latency-input.jsonl" <<'PY'
-import json, sys
-data, wanted = sys.argv[1], int(sys.argv[2])
-lines = [line for name in ("ecbplus", "neardup")
-         for line in open(f"{data}/{name}.jsonl")]
-for i in range(wanted):
-    o = json.loads(lines[i % len(lines)])
-    o["id"] = f"{o['id']}-{i // len(lines)}"
-    print(json.dumps(o))
-PY
+# The saturation input at most: more repeats of the dev data would make
+# every article a copy of dozens of others, a different workload.
+[ "$latency_records" -gt "$records" ] && latency_records=$records
+head -n "$latency_records" "$work/input.jsonl" > "$work/latency-input.jsonl"
 "$storyd" run --config "$(storyd_config lat)" 2>"$work/lat.log" &
 pid=$!
 sleep 6  # the consumer joins its group before the load starts
