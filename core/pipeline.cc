@@ -94,6 +94,10 @@ void ArticleProcessor::Process(ArticleParser* parser, uint64_t seq,
     out->story_terms = ExtractStoryTermsFromTokens(
         title, normalized, scratch->tokens, scratch->token_hashes, story_terms_,
         *prior_, &scratch->story_terms);
+    out->text_years = TextYears(
+        title, normalized, static_cast<size_t>(story_terms_.text_year_chars));
+  } else {
+    out->text_years.clear();
   }
   out->shingles.clear();
   if (keep_shingles_) out->shingles = std::move(features.shingles);
@@ -228,13 +232,14 @@ bool Assigner::ApplyArticle(uint64_t seq, const ArticleRecord& record,
     std::optional<uint64_t> active = stories_.KeyOf(a.canonical_id);
     if (active.has_value()) {
       story = *active;
-      stories_.AddToStory(story, record.vector, record.published_unix_sec);
+      stories_.AddToStory(story, record.vector, record.published_unix_sec,
+                          record.text_years);
     } else {
       // Its story expired here, or its first article is not in the
       // changelog any more: start it again under its own canonical id, so
       // its story id stays the same.
       stories_.StartStory(seq, a.canonical_id, record.vector,
-                          record.published_unix_sec);
+                          record.published_unix_sec, record.text_years);
     }
     std::vector<ArticleTerm> terms;
     terms.reserve(record.vector.size());
@@ -270,8 +275,8 @@ std::optional<MergeRecord> Assigner::FindSplit(
   }
   if (local == nullptr && a.decision == StoryDecision::kNew &&
       !record.vector.empty()) {
-    std::optional<StoryMatch> match =
-        stories_.FindBest(record.vector, record.published_unix_sec);
+    std::optional<StoryMatch> match = stories_.FindBest(
+        record.vector, record.published_unix_sec, record.text_years);
     if (match.has_value() && stories_.Joins(*match)) {
       const Remembered* first = Recall(match->story);
       const std::string* first_id = stories_.FirstIdOf(match->story);
@@ -366,8 +371,8 @@ std::variant<Assignment, InputProblem> Assigner::Assign(
     assignment.decision = StoryDecision::kNew;
   } else {
     TermVector vector = stories_.Weigh(processed.story_terms);
-    std::optional<StoryMatch> match =
-        stories_.FindBest(vector, article.published_unix_sec);
+    std::optional<StoryMatch> match = stories_.FindBest(
+        vector, article.published_unix_sec, processed.text_years);
     const std::string* first_id = match.has_value() && stories_.Joins(*match)
                                       ? stories_.FirstIdOf(match->story)
                                       : nullptr;
@@ -376,12 +381,13 @@ std::variant<Assignment, InputProblem> Assigner::Assign(
       assignment.canonical_id = *first_id;
       assignment.story_score = match->score;
       story = match->story;
-      stories_.AddToStory(story, vector, article.published_unix_sec);
+      stories_.AddToStory(story, vector, article.published_unix_sec,
+                          processed.text_years);
     } else {
       assignment.decision = StoryDecision::kNew;
       assignment.story_score = match.has_value() ? match->score : 0.0;
-      stories_.StartStory(story, article.id, vector,
-                          article.published_unix_sec);
+      stories_.StartStory(story, article.id, vector, article.published_unix_sec,
+                          processed.text_years);
     }
     stories_.Observe(processed.story_terms, article.published_unix_sec);
     if (story_vector != nullptr) *story_vector = std::move(vector);

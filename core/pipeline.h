@@ -70,6 +70,7 @@ struct ProcessedArticle {
   uint64_t fingerprint = 0;
   std::vector<CopyCandidate> candidates;
   std::vector<ArticleTerm> story_terms;
+  std::vector<uint16_t> text_years;   // TextYears of the title and lead
   std::vector<uint64_t> short_lines;  // for the boilerplate learner
   // The shingle set, kept only when the processor is asked to (for the
   // changelog).

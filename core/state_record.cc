@@ -10,7 +10,7 @@ namespace {
 
 constexpr uint8_t kVersion = 1;
 constexpr uint8_t kHasStoryScore = 1, kHasDupOf = 2, kHasMatchId = 4,
-                  kHasPublished = 8;
+                  kHasPublished = 8, kHasTextYears = 16;
 
 class Writer {
  public:
@@ -138,6 +138,12 @@ absl::StatusOr<StateRecord> DecodeArticle(std::string_view key,
     float weight = in.Fixed<float>();
     record.vector.emplace_back(term, weight);
   }
+  if (flags & kHasTextYears) {
+    uint64_t years = in.Count(1);
+    record.text_years.reserve(years);
+    for (uint64_t i = 0; i < years; ++i)
+      record.text_years.push_back(static_cast<uint16_t>(in.Varint()));
+  }
   if (!in.ok() || !in.done()) return Corrupt(key, "truncated article record");
   a.story_id = StoryIdFor(a.canonical_id);
   return record;
@@ -205,7 +211,8 @@ std::string EncodeArticleRecord(const ArticleRecord& record) {
   uint8_t flags = (a.story_score.has_value() ? kHasStoryScore : 0) |
                   (a.dup_of.has_value() ? kHasDupOf : 0) |
                   (a.match_id.has_value() ? kHasMatchId : 0) |
-                  (record.published_unix_sec.has_value() ? kHasPublished : 0);
+                  (record.published_unix_sec.has_value() ? kHasPublished : 0) |
+                  (!record.text_years.empty() ? kHasTextYears : 0);
   w.Byte(flags);
   w.Fixed<uint64_t>(a.fingerprint);
   w.Fixed<double>(a.story_score.value_or(0));
@@ -221,6 +228,10 @@ std::string EncodeArticleRecord(const ArticleRecord& record) {
   for (const auto& [term, weight] : record.vector) {
     w.Fixed<uint64_t>(term);
     w.Fixed<float>(weight);
+  }
+  if (!record.text_years.empty()) {
+    w.Varint(record.text_years.size());
+    for (uint16_t year : record.text_years) w.Varint(year);
   }
   return out;
 }

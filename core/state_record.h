@@ -23,12 +23,13 @@
 //                  u64 fingerprint f64 story_score f64 score u8 hamming + 1
 //                  [zigzag published_unix_sec] str canonical_id [str dup_of]
 //                  [str match_id] str published_at varint n (u64 term, f32
-//                  weight) x n
+//                  weight) x n [varint m varint(year) x m]
 //   ShingleRecord  'W' 1 varint n varint(delta) x n   (sorted, delta-coded)
 //   MergeRecord    'M' 1 str canonical_id str into_canonical_id u8 reason
 //                  str match_id f64 score        (article_id is the key's)
 // where str = varint length + bytes, and flags bit 0 = story_score present,
-// 1 = dup_of, 2 = match_id, 3 = published_unix_sec. Decoding checks every
+// 1 = dup_of, 2 = match_id, 3 = published_unix_sec, 4 = text years (a
+// later addition: records without it decode as before). Decoding checks every
 // length against the value, so a corrupt record is an error, never a crash.
 #ifndef STORYD_CORE_STATE_RECORD_H_
 #define STORYD_CORE_STATE_RECORD_H_
@@ -52,7 +53,8 @@ struct ArticleRecord {
   int64_t source_offset = -1;
   int64_t timestamp_ms = 0;  // the input record's timestamp
   std::optional<int64_t> published_unix_sec;
-  TermVector vector;  // the story vector; empty for copies
+  TermVector vector;                 // the story vector; empty for copies
+  std::vector<uint16_t> text_years;  // TextYears; empty for copies
 };
 
 struct ShingleRecord {

@@ -110,7 +110,8 @@ TermVector StoryIndex::Weigh(absl::Span<const ArticleTerm> terms) const {
 }
 
 std::optional<StoryMatch> StoryIndex::FindBest(
-    const TermVector& vector, std::optional<int64_t> unix_seconds) const {
+    const TermVector& vector, std::optional<int64_t> unix_seconds,
+    absl::Span<const uint16_t> text_years) const {
   // Dot products with every story that shares a term, from the postings.
   // They are exact unless a posting list was too long to read; only then
   // are the leading candidates recomputed term by term.
@@ -215,6 +216,9 @@ std::optional<StoryMatch> StoryIndex::FindBest(
       double late =
           std::max(0.0, *match.hours_apart - config_.time_grace_hours);
       match.score *= std::exp(-late / config_.time_scale_hours);
+    } else if (double factor = YearFactor(story, text_years); factor != 1.0) {
+      match.year_conflict = true;
+      match.score *= factor;
     }
     if (!best.has_value() || match.score > best->score ||
         (match.score == best->score && key < best->story)) {
@@ -224,9 +228,26 @@ std::optional<StoryMatch> StoryIndex::FindBest(
   return best;
 }
 
+double StoryIndex::YearFactor(const Story& story,
+                              absl::Span<const uint16_t> text_years) const {
+  if (text_years.empty() || story.text_years.empty()) return 1.0;
+  // Both sorted: a merge walk finds a shared year.
+  size_t i = 0, j = 0;
+  while (i < text_years.size() && j < story.text_years.size()) {
+    if (text_years[i] == story.text_years[j]) return 1.0;
+    if (text_years[i] < story.text_years[j]) {
+      ++i;
+    } else {
+      ++j;
+    }
+  }
+  return config_.year_conflict_factor;
+}
+
 void StoryIndex::StartStory(uint64_t first_seq, std::string first_id,
                             const TermVector& vector,
-                            std::optional<int64_t> unix_seconds) {
+                            std::optional<int64_t> unix_seconds,
+                            absl::Span<const uint16_t> text_years) {
   Story& story = stories_[first_seq];
   // A restarted key keeps its slot (its postings are still valid for it).
   const uint32_t slot = story.first_id.empty() && story.members == 0
@@ -236,7 +257,7 @@ void StoryIndex::StartStory(uint64_t first_seq, std::string first_id,
   story.slot = slot;
   key_by_first_id_[first_id] = first_seq;
   story.first_id = std::move(first_id);
-  Add(&story, vector, unix_seconds);
+  Add(&story, vector, unix_seconds, text_years);
 }
 
 uint32_t StoryIndex::TakeSlot(uint64_t key) {
@@ -255,9 +276,10 @@ uint32_t StoryIndex::TakeSlot(uint64_t key) {
 }
 
 void StoryIndex::AddToStory(uint64_t key, const TermVector& vector,
-                            std::optional<int64_t> unix_seconds) {
+                            std::optional<int64_t> unix_seconds,
+                            absl::Span<const uint16_t> text_years) {
   auto it = stories_.find(key);
-  if (it != stories_.end()) Add(&it->second, vector, unix_seconds);
+  if (it != stories_.end()) Add(&it->second, vector, unix_seconds, text_years);
 }
 
 std::optional<uint64_t> StoryIndex::KeyOf(const std::string& first_id) const {
@@ -272,7 +294,15 @@ const std::string* StoryIndex::FirstIdOf(uint64_t key) const {
 }
 
 void StoryIndex::Add(Story* story, const TermVector& vector,
-                     std::optional<int64_t> unix_seconds) {
+                     std::optional<int64_t> unix_seconds,
+                     absl::Span<const uint16_t> text_years) {
+  for (uint16_t year : text_years) {
+    auto at = std::lower_bound(story->text_years.begin(),
+                               story->text_years.end(), year);
+    if (at != story->text_years.end() && *at == year) continue;
+    if (story->text_years.size() >= kMaxStoryYears) break;
+    story->text_years.insert(at, year);
+  }
   for (const auto& [term, weight] : vector) {
     auto [it, inserted] = story->centroid.try_emplace(term);
     Story::Term& entry = it->second;

@@ -18,9 +18,18 @@
 //
 //   score = cosine * exp(-max(0, hours_apart - grace) / time_scale)
 //
-// if that score reaches `threshold`; otherwise it starts a new story. Stories
-// with no new member for `window_hours` of stream time (or `window_articles`
-// articles, for streams without times) expire, which bounds memory.
+// if that score reaches `threshold`; otherwise it starts a new story.
+//
+// When the article or the story has no time, the years their texts are
+// dated with stand in (TextYears: datelines in the title and lead): an
+// article whose text years share none with the story's (the union of its
+// members') has its score multiplied by `year_conflict_factor`. Reports of
+// one event are dated alike; the same kind of event in another year (a
+// second earthquake, another season's playoff win) shares their words but
+// not their dates. Years alone are coarse, so this only weakens a match.
+// Stories with no new member for `window_hours` of stream time (or
+// `window_articles` articles, for streams without times) expire, which bounds
+// memory.
 //
 // Thread safety: not thread-safe. The story index belongs to the ordered
 // stage of the pipeline: a story decision depends on every earlier decision
@@ -53,6 +62,9 @@ struct StoryConfig {
   double window_hours = 168;        // story expiry in stream time
   size_t window_articles = 200000;  // story expiry in articles
   size_t max_centroid_terms = 300;
+  // Score factor when the article's text years and the story's are disjoint
+  // (and times are missing); 1 turns it off.
+  double year_conflict_factor = 0.5;
 };
 
 // A normalized sparse vector, sorted by term hash.
@@ -65,6 +77,7 @@ struct StoryMatch {
   double score = 0;    // time-discounted cosine
   double cosine = 0;
   std::optional<double> hours_apart;
+  bool year_conflict = false;  // the year factor applied
 };
 
 class StoryIndex {
@@ -75,9 +88,11 @@ class StoryIndex {
   TermVector Weigh(absl::Span<const ArticleTerm> terms) const;
 
   // The best-scoring active story for `vector` (nullopt when no story shares
-  // a term with it); it joins that story when Joins() says so.
-  std::optional<StoryMatch> FindBest(const TermVector& vector,
-                                     std::optional<int64_t> unix_seconds) const;
+  // a term with it); it joins that story when Joins() says so. `text_years`
+  // are the article's TextYears (sorted).
+  std::optional<StoryMatch> FindBest(
+      const TermVector& vector, std::optional<int64_t> unix_seconds,
+      absl::Span<const uint16_t> text_years = {}) const;
   bool Joins(const StoryMatch& match) const {
     return match.score >= config_.threshold;
   }
@@ -85,10 +100,11 @@ class StoryIndex {
 
   // Starts a story keyed by `first_seq`, or adds a member to one.
   void StartStory(uint64_t first_seq, std::string first_id,
-                  const TermVector& vector,
-                  std::optional<int64_t> unix_seconds);
+                  const TermVector& vector, std::optional<int64_t> unix_seconds,
+                  absl::Span<const uint16_t> text_years = {});
   void AddToStory(uint64_t story, const TermVector& vector,
-                  std::optional<int64_t> unix_seconds);
+                  std::optional<int64_t> unix_seconds,
+                  absl::Span<const uint16_t> text_years = {});
 
   // The first article id of an active story (nullptr once expired).
   const std::string* FirstIdOf(uint64_t story) const;
@@ -121,10 +137,19 @@ class StoryIndex {
     uint64_t members = 0;
     uint64_t last_update = 0;  // articles_ counter at the last member
     std::optional<int64_t> first_time, last_time;
+    // The union of its members' text years, sorted (at most
+    // kMaxStoryYears; later years beyond that are not kept).
+    std::vector<uint16_t> text_years;
   };
+  static constexpr size_t kMaxStoryYears = 16;
 
   void Add(Story* story, const TermVector& vector,
-           std::optional<int64_t> unix_seconds);
+           std::optional<int64_t> unix_seconds,
+           absl::Span<const uint16_t> text_years);
+  // The year factor of a match: year_conflict_factor when both have text
+  // years and share none, else 1.
+  double YearFactor(const Story& story,
+                    absl::Span<const uint16_t> text_years) const;
   void PruneCentroid(Story* story);
   void ExpireStories();
   void PruneDocumentFrequencies();

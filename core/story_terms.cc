@@ -27,7 +27,60 @@ size_t LeadEnd(std::string_view body, int lead_lines) {
   return pos;
 }
 
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+bool IsAsciiLetter(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+// Appends the years in `text` to *years (unsorted, possibly repeated).
+void AppendYears(std::string_view text, std::vector<uint16_t>* years) {
+  for (size_t i = 0; i + 4 <= text.size(); ++i) {
+    if (!IsDigit(text[i])) continue;
+    size_t end = i;
+    while (end < text.size() && IsDigit(text[end])) ++end;
+    const size_t start = i;
+    i = end;  // the loop's ++i then skips the character after the run
+    if (end - start != 4) continue;
+    // Not part of a word ("ms08", "2011th") or a decimal ("3.1999").
+    if (start > 0 &&
+        (IsAsciiLetter(text[start - 1]) ||
+         (text[start - 1] == '.' && start > 1 && IsDigit(text[start - 2])))) {
+      continue;
+    }
+    if (end < text.size() && (IsAsciiLetter(text[end]) ||
+                              (text[end] == '.' && end + 1 < text.size() &&
+                               IsDigit(text[end + 1])))) {
+      continue;
+    }
+    const int year = (text[start] - '0') * 1000 +
+                     (text[start + 1] - '0') * 100 +
+                     (text[start + 2] - '0') * 10 + (text[start + 3] - '0');
+    if (year >= 1900 && year <= 2099)
+      years->push_back(static_cast<uint16_t>(year));
+  }
+}
+
 }  // namespace
+
+std::vector<uint16_t> TextYears(std::string_view title, std::string_view body,
+                                size_t max_body_chars) {
+  std::vector<uint16_t> years;
+  if (max_body_chars == 0) return years;
+  AppendYears(title, &years);
+  // A cut inside a run of digits would make a shorter number of it: the
+  // run is kept whole. (Only ASCII counts, so any byte is a safe cut.)
+  size_t cut = std::min(max_body_chars, body.size());
+  while (cut < body.size() && IsDigit(body[cut])) ++cut;
+  AppendYears(body.substr(0, cut), &years);
+  std::vector<uint16_t> kept;
+  for (uint16_t year : years) {
+    if (kept.size() == kMaxTextYears) break;
+    if (std::find(kept.begin(), kept.end(), year) == kept.end())
+      kept.push_back(year);
+  }
+  std::sort(kept.begin(), kept.end());
+  return kept;
+}
 
 std::vector<ArticleTerm> ExtractStoryTerms(std::string_view normalized_title,
                                            std::string_view normalized_body,

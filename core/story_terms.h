@@ -37,7 +37,21 @@ struct StoryTermConfig {
   double number_zipf = 3.0;   // numbers (all digits) count as this common
   double unknown_zipf =
       1.0;  // words the prior does not know count as this rare
+  // The years (1900-2099) written in the title and the first
+  // `text_year_chars` bytes of the body are the article's text years (see
+  // TextYears); 0 turns them off.
+  int text_year_chars = 300;
 };
+
+// The years an article's title and lead write out: every run of exactly
+// four ASCII digits from 1900 to 2099 that no letter, digit or decimal
+// point touches, in the title and the first `max_body_chars` bytes of the
+// body. Datelines ("Posted: July 29, 2004", "2013-09-26") put them there,
+// so they date an article that has no published_at, if coarsely. Sorted,
+// unique, at most kMaxTextYears (the earliest in the text first).
+inline constexpr size_t kMaxTextYears = 8;
+std::vector<uint16_t> TextYears(std::string_view title, std::string_view body,
+                                size_t max_body_chars);
 
 struct ArticleTerm {
   uint64_t hash = 0;

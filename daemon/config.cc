@@ -291,7 +291,8 @@ absl::StatusOr<StorydConfig> LoadConfig(const std::string& path) {
                    "zipf_ceiling", "unknown_zipf", "number_zipf", "max_terms",
                    "prior_articles", "df_half_life_articles", "max_df_terms",
                    "threshold", "time_grace_hours", "time_scale_hours",
-                   "window_hours", "window_articles", "max_centroid_terms"});
+                   "window_hours", "window_articles", "max_centroid_terms",
+                   "text_year_chars", "year_conflict_factor"});
     const std::string_view s = "story";
     if (const toml::node* enabled = t->get("enabled"); enabled != nullptr) {
       if (!enabled->is_boolean()) {
@@ -342,6 +343,14 @@ absl::StatusOr<StorydConfig> LoadConfig(const std::string& path) {
     if (status.ok()) {
       status = ReadInteger(*t, s, "max_centroid_terms", 1, 100000,
                            &c.max_centroid_terms);
+    }
+    if (status.ok()) {
+      status = ReadInteger(*t, s, "text_year_chars", 0, 1 << 20,
+                           &c.terms.text_year_chars);
+    }
+    if (status.ok()) {
+      status = ReadDouble(*t, s, "year_conflict_factor", 0, 1,
+                          &c.year_conflict_factor);
     }
     if (!status.ok()) return fail(status);
   }

@@ -782,7 +782,10 @@ void KafkaDaemon::ProduceChanges(const Job& job,
   record.source_offset = job.offset;
   record.timestamp_ms = job.timestamp_ms;
   record.published_unix_sec = processed.article.published_unix_sec;
-  if (!copy) record.vector = std::move(vector);
+  if (!copy) {
+    record.vector = std::move(vector);
+    record.text_years = processed.text_years;
+  }
   ProduceChangelog(ArticleKey(assignment.id), EncodeArticleRecord(record));
   for (std::string& id : assigner_->TakeForgotten())
     ProduceChangelog(ArticleKey(id), std::nullopt);

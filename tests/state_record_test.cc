@@ -51,6 +51,7 @@ TEST(StateRecordTest, ArticleRecordsRoundTrip) {
   original.published_unix_sec.reset();
   original.timestamp_ms = -5;
   original.vector = {{1, 0.5f}, {99, 0.25f}, {~uint64_t{0}, 0.75f}};
+  original.text_years = {1999, 2021};
   for (const ArticleRecord& record : {copy, original}) {
     const Assignment& a = record.assignment;
     absl::StatusOr<StateRecord> decoded =
@@ -65,6 +66,7 @@ TEST(StateRecordTest, ArticleRecordsRoundTrip) {
     EXPECT_EQ(back->timestamp_ms, record.timestamp_ms);
     EXPECT_EQ(back->published_unix_sec, record.published_unix_sec);
     EXPECT_EQ(back->vector, record.vector);
+    EXPECT_EQ(back->text_years, record.text_years);
   }
 }
 

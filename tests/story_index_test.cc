@@ -111,6 +111,54 @@ TEST(StoryIndexTest, JoinsTheMatchingStoryOnly) {
   EXPECT_EQ(*index.FirstIdOf(1), "quake-1");
 }
 
+TEST(StoryTermsTest, TextYearsComeFromTitleAndLead) {
+  EXPECT_EQ(
+      TextYears("quake hits iran", "posted: november 27, 2005\nmore", 300),
+      (std::vector<uint16_t>{2005}));
+  // ISO dates, several years, sorted and unique; the title counts too.
+  EXPECT_EQ(TextYears("2013 - 09 - 26 vote", "since 1991 and 2013.", 300),
+            (std::vector<uint16_t>{1991, 2013}));
+  // Not years: other lengths, out of range, parts of words or decimals,
+  // and anything past the lead.
+  EXPECT_TRUE(
+      TextYears("", "12345 1899 2100 ms2008 2008th 3.2008 1,000", 300).empty());
+  EXPECT_TRUE(TextYears("", "a long lead and then 2009", 10).empty());
+  // A cut inside a number keeps the number whole (here, not a year).
+  EXPECT_TRUE(TextYears("", "x 19205", 6).empty());
+  EXPECT_TRUE(TextYears("2009", "2009", 0).empty());  // turned off
+}
+
+// The same kind of event dated another year scores lower when times are
+// missing; a shared year, no years or known times leave the score alone.
+TEST(StoryIndexTest, DisjointTextYearsLowerTheScore) {
+  StoryConfig config;
+  config.year_conflict_factor = 0.5;
+  StoryIndex index{config};
+  TermVector quake = index.Weigh(Terms("", "Padang earthquake Sumatra"));
+  const std::vector<uint16_t> y2005{2005}, y2008{2008}, both{2005, 2008};
+  index.StartStory(1, "a", quake, std::nullopt, y2005);
+  std::optional<StoryMatch> same = index.FindBest(quake, std::nullopt, y2005);
+  std::optional<StoryMatch> other = index.FindBest(quake, std::nullopt, y2008);
+  std::optional<StoryMatch> undated = index.FindBest(quake, std::nullopt);
+  ASSERT_TRUE(same.has_value() && other.has_value() && undated.has_value());
+  EXPECT_NEAR(same->score, same->cosine, 1e-9);
+  EXPECT_FALSE(same->year_conflict);
+  EXPECT_NEAR(other->score, 0.5 * other->cosine, 1e-9);
+  EXPECT_TRUE(other->year_conflict);
+  EXPECT_NEAR(undated->score, undated->cosine, 1e-9);
+  // A member dated 2008 makes 2008 one of the story's years.
+  index.AddToStory(1, quake, std::nullopt, both);
+  other = index.FindBest(quake, std::nullopt, y2008);
+  ASSERT_TRUE(other.has_value());
+  EXPECT_FALSE(other->year_conflict);
+  // Known times decide alone.
+  index.StartStory(2, "b", quake, int64_t{1000000}, y2005);
+  std::optional<StoryMatch> timed = index.FindBest(
+      quake, int64_t{1000000 + 3600}, std::vector<uint16_t>{1999});
+  ASSERT_TRUE(timed.has_value());
+  EXPECT_FALSE(timed->year_conflict);
+}
+
 TEST(StoryIndexTest, TimeDistanceLowersTheScore) {
   StoryConfig config;
   StoryIndex index{config};
