@@ -174,7 +174,8 @@ void Assigner::Remember(uint64_t seq, Remembered remembered) {
   if (recent_order_.size() > history_) {
     auto oldest = recent_.find(recent_order_.front());
     seen_ids_.erase(oldest->second.id);
-    if (oldest->second.own) forgotten_.push_back(oldest->second.id);
+    if (oldest->second.own && keep_forgotten_)
+      forgotten_.push_back(oldest->second.id);
     recent_.erase(oldest);
     recent_order_.pop_front();
   }

@@ -202,7 +202,10 @@ class Assigner {
 
   // Ids of this instance's articles that left the history since the last
   // call (their changelog records can be tombstoned).
+  // Only kept after KeepForgotten(true) (the daemon, which tombstones
+  // them): offline nothing takes them, and they would pile up.
   std::vector<std::string> TakeForgotten() { return std::move(forgotten_); }
+  void KeepForgotten(bool keep) { keep_forgotten_ = keep; }
 
   // The boilerplate lines learned so far (see core/boilerplate_learner.h).
   std::shared_ptr<const LearnedBoilerplate> LearnedSnapshot() {
@@ -236,6 +239,7 @@ class Assigner {
   // that horizon.
   absl::flat_hash_map<std::string, uint64_t> seen_ids_;
   std::vector<std::string> forgotten_;
+  bool keep_forgotten_ = false;
   // Merged stories: canonical id -> the canonical id it was merged into.
   absl::flat_hash_map<std::string, std::string> merged_into_;
 };

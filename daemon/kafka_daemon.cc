@@ -467,6 +467,7 @@ void KafkaDaemon::ResetPipeline() {
   processor_->set_keep_shingles(true);  // for the changelog
   assigner_ = std::make_unique<Assigner>(config_.copy.fingerprint_capacity,
                                          config_.story, config_.learner);
+  assigner_->KeepForgotten(true);  // their changelog records get tombstones
   metrics_.copy_index_bytes.store(detector_->MemoryBytes());
   next_seq_ = next_to_emit_ = 0;
   jobs_.clear();

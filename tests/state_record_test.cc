@@ -140,12 +140,12 @@ TEST(StateRecordTest, CorruptRecordsAreErrorsNotCrashes) {
 // One storyd instance's offline pipeline, single-threaded.
 class Instance {
  public:
-  Instance()
+  explicit Instance(size_t history = 1 << 16)
       : stripper_(*BoilerplateStripper::Load("")),
         detector_(CopyConfig{}),
         processor_(&stripper_, &detector_, &TermPrior::Embedded(),
                    StoryConfig{}.terms),
-        assigner_(1 << 16, StoryConfig{}),
+        assigner_(history, StoryConfig{}),
         parser_(1 << 20) {
     processor_.set_keep_shingles(true);
   }
@@ -245,6 +245,23 @@ TEST(AssignerStateTest, RestoredStateKeepsStoriesAndFindsCopies) {
   Instance again;
   EXPECT_TRUE(again.assigner().ApplyArticle(0, records[0], true));
   EXPECT_FALSE(again.assigner().ApplyArticle(1, records[0], true));
+}
+
+// Articles leaving the history are reported for tombstones only when
+// asked for: offline nothing takes them, and a long run would pile them up.
+TEST(AssignerStateTest, ForgottenIdsOnlyKeptWhenAskedFor) {
+  std::vector<std::string> seeds = Seeds();
+  Instance offline(/*history=*/2);
+  Instance daemon(/*history=*/2);
+  daemon.assigner().KeepForgotten(true);
+  for (const std::string& seed : seeds) {
+    offline.Process(seed, 1000);
+    daemon.Process(seed, 1000);
+  }
+  EXPECT_TRUE(offline.assigner().TakeForgotten().empty());
+  const std::vector<std::string> forgotten = daemon.assigner().TakeForgotten();
+  ASSERT_EQ(forgotten.size(), seeds.size() - 2);
+  EXPECT_TRUE(daemon.assigner().TakeForgotten().empty());
 }
 
 TEST(AssignerStateTest, BothInstancesMergeARaceTheSameWay) {
