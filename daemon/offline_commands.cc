@@ -6,6 +6,7 @@
 #include <cmath>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <map>
 #include <sstream>
 #include <thread>
@@ -376,6 +377,36 @@ int RunExplain(const StorydConfig& config, const std::string& path_a,
     double late = std::max(0.0, hours - config.story.time_grace_hours);
     score *= std::exp(-late / config.story.time_scale_hours);
     time_text = absl::StrFormat("%.1f hours", hours);
+  } else if (config.story.terms.text_year_chars > 0) {
+    // Without times, the years written in the title and lead stand in
+    // (as StoryIndex::FindBest applies them to a one-article story).
+    const size_t chars =
+        static_cast<size_t>(config.story.terms.text_year_chars);
+    auto years_of = [&](const Article& article, const std::string& body) {
+      return TextYears(NormalizeForMatching(FoldTypography(article.title)),
+                       body, chars);
+    };
+    const std::vector<uint16_t> years_a = years_of(articles[0], normalized_a);
+    const std::vector<uint16_t> years_b = years_of(articles[1], normalized_b);
+    auto list = [](const std::vector<uint16_t>& years) {
+      std::string text;
+      for (uint16_t year : years) {
+        if (!text.empty()) text += ' ';
+        text += std::to_string(year);
+      }
+      return text.empty() ? std::string("none") : text;
+    };
+    std::vector<uint16_t> common;
+    std::set_intersection(years_a.begin(), years_a.end(), years_b.begin(),
+                          years_b.end(), std::back_inserter(common));
+    const bool conflict =
+        !years_a.empty() && !years_b.empty() && common.empty();
+    if (conflict) score *= config.story.year_conflict_factor;
+    out << absl::StrFormat(
+        "text years: A %s, B %s%s\n", list(years_a), list(years_b),
+        conflict ? absl::StrFormat(": none shared, score x %.2f",
+                                   config.story.year_conflict_factor)
+                 : std::string());
   }
   out << absl::StrFormat(
       "story similarity: cosine %.4f, time distance %s, score %.4f "

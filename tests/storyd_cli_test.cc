@@ -189,6 +189,29 @@ TEST_F(StorydCliTest, ExplainShowsTheStoryDecision) {
   EXPECT_TRUE(Contains(r.out, "story decision: SAME STORY")) << r.out;
 }
 
+// Without times, explain applies the text years as the story index does.
+TEST_F(StorydCliTest, ExplainShowsConflictingTextYears) {
+  const std::string body =
+      "Rescuers searched the rubble after the earthquake struck the "
+      "mountain town of Arcadia, officials said, and aftershocks rattled the "
+      "valley through the night.";
+  auto article = [&](const std::string& id, const std::string& title) {
+    return Write(id + ".json", R"({"id":")" + id + R"(","title":")" + title +
+                                   R"(","body":")" + body + R"("})");
+  };
+  std::string a = article("y1", "Arcadia earthquake of 2008");
+  std::string b = article("y2", "Arcadia earthquake of 2012");
+  std::string c = article("y3", "Arcadia earthquake, 2008");
+  RunResult r = Run("explain " + a + " " + b);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(
+      Contains(r.out, "text years: A 2008, B 2012: none shared, score x 0.50"))
+      << r.out;
+  r = Run("explain " + a + " " + c);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(Contains(r.out, "text years: A 2008, B 2008\n")) << r.out;
+}
+
 TEST_F(StorydCliTest, ScoreCommand) {
   std::string gold = Write("gold.tsv", "a\t1\ta\nb\t1\ta\n");
   std::string out =
