@@ -32,12 +32,26 @@ std::string_view StoryDecisionName(StoryDecision decision) {
   return "new";
 }
 
+namespace {
+
+// The title as story terms and text years read it.
+std::string NormalizedTitle(const Article& article) {
+  return NormalizeForMatching(FoldTypography(article.title));
+}
+
+}  // namespace
+
 std::vector<ArticleTerm> ArticleProcessor::StoryTerms(
     const Article& article, std::string_view normalized_body,
     std::vector<std::string>* texts) const {
-  std::string title = NormalizeForMatching(FoldTypography(article.title));
-  return ExtractStoryTerms(title, normalized_body, story_terms_, *prior_,
-                           texts);
+  return ExtractStoryTerms(NormalizedTitle(article), normalized_body,
+                           story_terms_, *prior_, texts);
+}
+
+std::vector<uint16_t> ArticleProcessor::TextYearsOf(
+    const Article& article, std::string_view normalized_body) const {
+  return TextYears(NormalizedTitle(article), normalized_body,
+                   static_cast<size_t>(story_terms_.text_year_chars));
 }
 
 StrippedText ArticleProcessor::Clean(const Article& article,
@@ -89,8 +103,7 @@ void ArticleProcessor::Process(ArticleParser* parser, uint64_t seq,
   detector_->InsertAndFind(seq, features, &out->candidates);
   out->story_terms.clear();
   if (story_terms_.enabled) {
-    std::string title =
-        NormalizeForMatching(FoldTypography(out->article.title));
+    const std::string title = NormalizedTitle(out->article);
     out->story_terms = ExtractStoryTermsFromTokens(
         title, normalized, scratch->tokens, scratch->token_hashes, story_terms_,
         *prior_, &scratch->story_terms);

@@ -113,6 +113,9 @@ class ArticleProcessor {
   std::vector<ArticleTerm> StoryTerms(
       const Article& article, std::string_view normalized_body,
       std::vector<std::string>* texts = nullptr) const;
+  // Text years of the title and a normalized cleaned body (TextYears).
+  std::vector<uint16_t> TextYearsOf(const Article& article,
+                                    std::string_view normalized_body) const;
 
  private:
   const BoilerplateStripper* stripper_;

@@ -230,18 +230,9 @@ std::optional<StoryMatch> StoryIndex::FindBest(
 
 double StoryIndex::YearFactor(const Story& story,
                               absl::Span<const uint16_t> text_years) const {
-  if (text_years.empty() || story.text_years.empty()) return 1.0;
-  // Both sorted: a merge walk finds a shared year.
-  size_t i = 0, j = 0;
-  while (i < text_years.size() && j < story.text_years.size()) {
-    if (text_years[i] == story.text_years[j]) return 1.0;
-    if (text_years[i] < story.text_years[j]) {
-      ++i;
-    } else {
-      ++j;
-    }
-  }
-  return config_.year_conflict_factor;
+  return TextYearsConflict(text_years, story.text_years)
+             ? config_.year_conflict_factor
+             : 1.0;
 }
 
 void StoryIndex::StartStory(uint64_t first_seq, std::string first_id,

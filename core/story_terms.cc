@@ -82,6 +82,22 @@ std::vector<uint16_t> TextYears(std::string_view title, std::string_view body,
   return kept;
 }
 
+bool TextYearsConflict(absl::Span<const uint16_t> a,
+                       absl::Span<const uint16_t> b) {
+  if (a.empty() || b.empty()) return false;
+  // Both sorted: a merge walk finds a shared year.
+  size_t i = 0, j = 0;
+  while (i < a.size() && j < b.size()) {
+    if (a[i] == b[j]) return false;
+    if (a[i] < b[j]) {
+      ++i;
+    } else {
+      ++j;
+    }
+  }
+  return true;
+}
+
 std::vector<ArticleTerm> ExtractStoryTerms(std::string_view normalized_title,
                                            std::string_view normalized_body,
                                            const StoryTermConfig& config,

@@ -53,6 +53,11 @@ inline constexpr size_t kMaxTextYears = 8;
 std::vector<uint16_t> TextYears(std::string_view title, std::string_view body,
                                 size_t max_body_chars);
 
+// Two sets of text years (each sorted) date different events: both have
+// years and they share none.
+bool TextYearsConflict(absl::Span<const uint16_t> a,
+                       absl::Span<const uint16_t> b);
+
 struct ArticleTerm {
   uint64_t hash = 0;
   float frequency = 0;  // boosted term frequency

@@ -25,8 +25,7 @@ void TermHashes(absl::Span<const std::string_view> tokens,
                 std::vector<uint64_t>* hashes) {
   hashes->resize(tokens.size());
   uint64_t* out = hashes->data();
-  for (std::string_view token : tokens)
-    *out++ = XXH3_64bits(token.data(), token.size());
+  for (std::string_view token : tokens) *out++ = TermHash(token);
 }
 
 absl::StatusOr<TermPrior> TermPrior::Parse(std::string_view table) {

@@ -6,7 +6,6 @@
 #include <cmath>
 #include <fstream>
 #include <iostream>
-#include <iterator>
 #include <map>
 #include <sstream>
 #include <thread>
@@ -380,14 +379,10 @@ int RunExplain(const StorydConfig& config, const std::string& path_a,
   } else if (config.story.terms.text_year_chars > 0) {
     // Without times, the years written in the title and lead stand in
     // (as StoryIndex::FindBest applies them to a one-article story).
-    const size_t chars =
-        static_cast<size_t>(config.story.terms.text_year_chars);
-    auto years_of = [&](const Article& article, const std::string& body) {
-      return TextYears(NormalizeForMatching(FoldTypography(article.title)),
-                       body, chars);
-    };
-    const std::vector<uint16_t> years_a = years_of(articles[0], normalized_a);
-    const std::vector<uint16_t> years_b = years_of(articles[1], normalized_b);
+    const std::vector<uint16_t> years_a =
+        processor.TextYearsOf(articles[0], normalized_a);
+    const std::vector<uint16_t> years_b =
+        processor.TextYearsOf(articles[1], normalized_b);
     auto list = [](const std::vector<uint16_t>& years) {
       std::string text;
       for (uint16_t year : years) {
@@ -396,11 +391,7 @@ int RunExplain(const StorydConfig& config, const std::string& path_a,
       }
       return text.empty() ? std::string("none") : text;
     };
-    std::vector<uint16_t> common;
-    std::set_intersection(years_a.begin(), years_a.end(), years_b.begin(),
-                          years_b.end(), std::back_inserter(common));
-    const bool conflict =
-        !years_a.empty() && !years_b.empty() && common.empty();
+    const bool conflict = TextYearsConflict(years_a, years_b);
     if (conflict) score *= config.story.year_conflict_factor;
     out << absl::StrFormat(
         "text years: A %s, B %s%s\n", list(years_a), list(years_b),

@@ -128,6 +128,17 @@ TEST(StoryTermsTest, TextYearsComeFromTitleAndLead) {
   EXPECT_TRUE(TextYears("2009", "2009", 0).empty());  // turned off
 }
 
+TEST(StoryTermsTest, TextYearsConflictOnlyWhenBothDatedAndDisjoint) {
+  const std::vector<uint16_t> none, y2008{2008}, y2008_2012{2008, 2012},
+      y2013{2013};
+  EXPECT_FALSE(TextYearsConflict(none, y2008));
+  EXPECT_FALSE(TextYearsConflict(y2008, none));
+  EXPECT_FALSE(TextYearsConflict(y2008, y2008_2012));
+  EXPECT_FALSE(TextYearsConflict(y2008_2012, y2008));
+  EXPECT_TRUE(TextYearsConflict(y2008_2012, y2013));
+  EXPECT_TRUE(TextYearsConflict(y2013, y2008));
+}
+
 // The same kind of event dated another year scores lower when times are
 // missing; a shared year, no years or known times leave the score alone.
 TEST(StoryIndexTest, DisjointTextYearsLowerTheScore) {
