@@ -120,6 +120,34 @@ bool ChangelogReader::Decode(rd_kafka_message_t* message, ChangelogEntry* entry,
   return true;
 }
 
+absl::StatusOr<int> TopicPartitionCount(rd_kafka_t* client,
+                                        const std::string& topic,
+                                        int timeout_ms) {
+  rd_kafka_topic_t* handle = rd_kafka_topic_new(client, topic.c_str(), nullptr);
+  if (handle == nullptr) {
+    return absl::InternalError(StrCat("cannot make a handle for ", topic));
+  }
+  const rd_kafka_metadata_t* metadata = nullptr;
+  rd_kafka_resp_err_t err =
+      rd_kafka_metadata(client, 0, handle, &metadata, timeout_ms);
+  rd_kafka_topic_destroy(handle);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return absl::UnavailableError(rd_kafka_err2str(err));
+  }
+  absl::StatusOr<int> partitions =
+      absl::UnavailableError("no partitions in the answer");
+  if (metadata->topic_cnt == 1) {
+    if (metadata->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      partitions =
+          absl::UnavailableError(rd_kafka_err2str(metadata->topics[0].err));
+    } else if (metadata->topics[0].partition_cnt > 0) {
+      partitions = metadata->topics[0].partition_cnt;
+    }
+  }
+  rd_kafka_metadata_destroy(metadata);
+  return partitions;
+}
+
 absl::Status ChangelogReader::Restore(
     const std::function<void(ChangelogEntry&&)>& apply, std::ostream& log,
     const std::atomic<bool>& stop) {
@@ -128,30 +156,18 @@ absl::Status ChangelogReader::Restore(
   log << "storyd: restoring state from " << topic_ << std::endl;
   // Learn the partitions (one, as the daemon creates it; more if someone
   // made it so) and read them all from the start.
-  rd_kafka_topic_t* handle =
-      rd_kafka_topic_new(consumer_, topic_.c_str(), nullptr);
-  const rd_kafka_metadata_t* metadata = nullptr;
   while (true) {
-    rd_kafka_resp_err_t err =
-        rd_kafka_metadata(consumer_, 0, handle, &metadata, 10000);
-    if (err == RD_KAFKA_RESP_ERR_NO_ERROR && metadata->topic_cnt == 1 &&
-        metadata->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
-        metadata->topics[0].partition_cnt > 0) {
-      partitions_ = metadata->topics[0].partition_cnt;
-      rd_kafka_metadata_destroy(metadata);
+    absl::StatusOr<int> partitions =
+        TopicPartitionCount(consumer_, topic_, 10000);
+    if (partitions.ok()) {
+      partitions_ = *partitions;
       break;
     }
-    if (metadata != nullptr) rd_kafka_metadata_destroy(metadata);
-    metadata = nullptr;
     log << "storyd: changelog " << topic_ << " not available yet ("
-        << rd_kafka_err2str(err) << "); retrying" << std::endl;
+        << partitions.status().message() << "); retrying" << std::endl;
     std::this_thread::sleep_for(std::chrono::seconds(1));
-    if (stop.load()) {
-      rd_kafka_topic_destroy(handle);
-      return absl::CancelledError("stopped while restoring");
-    }
+    if (stop.load()) return absl::CancelledError("stopped while restoring");
   }
-  rd_kafka_topic_destroy(handle);
   rd_kafka_topic_partition_list_t* assignment =
       rd_kafka_topic_partition_list_new(partitions_);
   for (int p = 0; p < partitions_; ++p) {

@@ -18,6 +18,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "core/state_record.h"
 
 namespace storyd {
@@ -27,6 +28,13 @@ inline constexpr char kRecordTypeHeader[] = "storyd-record-type";
 
 // Creates `topic` (one partition, cleanup.policy=compact) unless it exists.
 absl::Status EnsureChangelogTopic(rd_kafka_t* client, const std::string& topic);
+
+// Asks the broker for `topic`'s metadata (which also leaves it in the
+// client's cache) and returns its partition count; an error when the topic
+// is unknown or has no partitions, or the broker did not answer in time.
+absl::StatusOr<int> TopicPartitionCount(rd_kafka_t* client,
+                                        const std::string& topic,
+                                        int timeout_ms);
 
 struct ChangelogEntry {
   StateRecord record;

@@ -513,15 +513,7 @@ void KafkaDaemon::WarmUpProducer() {
   for (const std::string& topic :
        {config_.kafka.output_topic, config_.kafka.dead_letter_topic,
         config_.kafka.changelog_topic}) {
-    rd_kafka_topic_t* handle =
-        rd_kafka_topic_new(producer_.get(), topic.c_str(), nullptr);
-    if (handle == nullptr) continue;
-    const rd_kafka_metadata_t* metadata = nullptr;
-    if (rd_kafka_metadata(producer_.get(), 0, handle, &metadata, 5000) ==
-        RD_KAFKA_RESP_ERR_NO_ERROR) {
-      rd_kafka_metadata_destroy(metadata);
-    }
-    rd_kafka_topic_destroy(handle);
+    TopicPartitionCount(producer_.get(), topic, 5000).IgnoreError();
   }
 }
 
