@@ -208,10 +208,10 @@ StrippedText BoilerplateStripper::Strip(std::string_view folded_text,
     }
     std::string_view kept = line;
     inline_matches.clear();
-    // Most lines match no inline rule: ask whether any does first, which
-    // is cheaper than collecting which ones do.
+    // Most lines hold no literal an inline rule needs and skip the regex
+    // pass; of those that do, most match, so the set is run once, collecting
+    // which rules did.
     if (c.inline_literals.MayMatch(line) &&
-        c.inline_prefilter->Match(line, nullptr) &&
         c.inline_prefilter->Match(line, &inline_matches)) {
       std::sort(inline_matches.begin(), inline_matches.end());
       edited.assign(line);
