@@ -2,6 +2,8 @@
 
 #include <xxhash.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_format.h"
 #include "core/state_record.h"
 #include "core/strings.h"
@@ -102,15 +104,24 @@ void ArticleProcessor::Process(ArticleParser* parser, uint64_t seq,
   out->fingerprint = features.simhash;
   detector_->InsertAndFind(seq, features, &out->candidates);
   out->story_terms.clear();
-  if (story_terms_.enabled) {
+  out->text_years.clear();
+  out->story_terms_deferred = false;
+  out->deferred_body.clear();
+  const bool matched_earlier = std::any_of(
+      out->candidates.begin(), out->candidates.end(),
+      [seq](const CopyCandidate& candidate) { return candidate.seq < seq; });
+  if (story_terms_.enabled && defer_copy_story_terms_ && matched_earlier) {
+    // Most likely a copy, which inherits its story: see
+    // ProcessedArticle::story_terms_deferred.
+    out->story_terms_deferred = true;
+    out->deferred_body = std::move(normalized);
+  } else if (story_terms_.enabled) {
     const std::string title = NormalizedTitle(out->article);
     out->story_terms = ExtractStoryTermsFromTokens(
         title, normalized, scratch->tokens, scratch->token_hashes, story_terms_,
         *prior_, &scratch->story_terms);
     out->text_years = TextYears(
         title, normalized, static_cast<size_t>(story_terms_.text_year_chars));
-  } else {
-    out->text_years.clear();
   }
   out->shingles.clear();
   if (keep_shingles_) out->shingles = std::move(features.shingles);
@@ -384,9 +395,22 @@ std::variant<Assignment, InputProblem> Assigner::Assign(
   } else if (!stories_.config().terms.enabled) {
     assignment.decision = StoryDecision::kNew;
   } else {
-    TermVector vector = stories_.Weigh(processed.story_terms);
-    std::optional<StoryMatch> match = stories_.FindBest(
-        vector, article.published_unix_sec, processed.text_years);
+    const std::vector<ArticleTerm>* terms = &processed.story_terms;
+    const std::vector<uint16_t>* text_years = &processed.text_years;
+    std::vector<ArticleTerm> deferred_terms;
+    std::vector<uint16_t> deferred_years;
+    if (processed.story_terms_deferred && story_terms_source_ != nullptr) {
+      // The worker took it for a copy; it is none after all.
+      deferred_terms =
+          story_terms_source_->StoryTerms(article, processed.deferred_body);
+      deferred_years =
+          story_terms_source_->TextYearsOf(article, processed.deferred_body);
+      terms = &deferred_terms;
+      text_years = &deferred_years;
+    }
+    TermVector vector = stories_.Weigh(*terms);
+    std::optional<StoryMatch> match =
+        stories_.FindBest(vector, article.published_unix_sec, *text_years);
     const std::string* first_id = match.has_value() && stories_.Joins(*match)
                                       ? stories_.FirstIdOf(match->story)
                                       : nullptr;
@@ -396,14 +420,14 @@ std::variant<Assignment, InputProblem> Assigner::Assign(
       assignment.story_score = match->score;
       story = match->story;
       stories_.AddToStory(story, vector, article.published_unix_sec,
-                          processed.text_years);
+                          *text_years);
     } else {
       assignment.decision = StoryDecision::kNew;
       assignment.story_score = match.has_value() ? match->score : 0.0;
       stories_.StartStory(story, article.id, vector, article.published_unix_sec,
-                          processed.text_years);
+                          *text_years);
     }
-    stories_.Observe(processed.story_terms, article.published_unix_sec);
+    stories_.Observe(*terms, article.published_unix_sec);
     if (story_vector != nullptr) *story_vector = std::move(vector);
   }
   assignment.canonical_id = MergedCanonical(assignment.canonical_id);

@@ -70,7 +70,15 @@ struct ProcessedArticle {
   uint64_t fingerprint = 0;
   std::vector<CopyCandidate> candidates;
   std::vector<ArticleTerm> story_terms;
-  std::vector<uint16_t> text_years;   // TextYears of the title and lead
+  std::vector<uint16_t> text_years;  // TextYears of the title and lead
+  // Set when the worker left story_terms and text_years empty because the
+  // article matched an earlier one: a copy needs neither, and copies are
+  // the commonest articles of a news stream. `deferred_body` then keeps the
+  // normalized cleaned body, from which the ordered stage extracts them if
+  // the article turns out to be no copy (its match was rejected or
+  // forgotten). See ArticleProcessor::set_defer_copy_story_terms.
+  bool story_terms_deferred = false;
+  std::string deferred_body;
   std::vector<uint64_t> short_lines;  // for the boilerplate learner
   // The shingle set, kept only when the processor is asked to (for the
   // changelog).
@@ -107,6 +115,13 @@ class ArticleProcessor {
   // Keep each article's shingle set in ProcessedArticle::shingles. Set
   // before any Process call.
   void set_keep_shingles(bool keep) { keep_shingles_ = keep; }
+  // Leave the story terms of an article that matched an earlier one to the
+  // ordered stage (ProcessedArticle::story_terms_deferred). Only for an
+  // Assigner given this processor (Assigner::set_story_terms_source). Set
+  // before any Process call.
+  void set_defer_copy_story_terms(bool defer) {
+    defer_copy_story_terms_ = defer;
+  }
   // Copy features of a normalized cleaned body (NormalizeForMatching).
   ArticleFeatures Features(std::string_view normalized_body) const;
   // Story terms of the title and a normalized cleaned body.
@@ -124,6 +139,7 @@ class ArticleProcessor {
   StoryTermConfig story_terms_;
   LearnerConfig learner_;
   bool keep_shingles_ = false;
+  bool defer_copy_story_terms_ = false;
 };
 
 enum class StoryDecision { kNew, kCopy, kSameStory };
@@ -168,6 +184,12 @@ class Assigner {
   // ApplyArticle.
   std::variant<Assignment, InputProblem> Assign(
       const ProcessedArticle& processed, TermVector* story_vector = nullptr);
+
+  // The processor whose workers defer story terms (set_defer_copy_story_
+  // terms): Assign extracts them with it when it must. Must outlive this.
+  void set_story_terms_source(const ArticleProcessor* processor) {
+    story_terms_source_ = processor;
+  }
 
   // Passes over a record without deciding it: its decision is already in
   // the state (a replayed input record). Keeps the sequence order.
@@ -233,6 +255,7 @@ class Assigner {
   size_t history_;
   CopyResolver resolver_;
   StoryIndex stories_;
+  const ArticleProcessor* story_terms_source_ = nullptr;
   BoilerplateLearner learner_;
   // The last `history_` accepted articles, by sequence number, oldest first
   // in recent_order_; memory grows with what was seen, up to the bound.
