@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -61,7 +62,7 @@ inline uint64_t ChecksumTerm(uint64_t position, uint32_t w) {
 constexpr uint64_t kChecksumSeed = 0x243f6a8885a308d3ULL;
 
 // Words a reader copies out of the arena at a time (on the stack).
-constexpr size_t kReadChunk = 256;
+constexpr size_t kReadChunk = 64;
 
 // Counts the values of `chunk` (sorted, unique) that occur in
 // query[*pos, n) (sorted, unique) and advances *pos past every query value
@@ -309,7 +310,8 @@ std::optional<ShingleWindow::RecordView> ShingleWindow::ReadRecord(
 }
 
 std::optional<uint32_t> ShingleWindow::Intersect(
-    absl::Span<const uint32_t> shingles, const RecordView& view) const {
+    absl::Span<const uint32_t> shingles, const RecordView& view,
+    uint32_t enough) const {
   // relaxed: early-out only; the check after the loop is the real one.
   if (word_cursor_.load(std::memory_order_relaxed) - view.offset >
       arena_words_) {
@@ -321,7 +323,8 @@ std::optional<uint32_t> ShingleWindow::Intersect(
   // Two accumulators keep the multiplies of neighbouring words independent.
   uint64_t checksum_odd = 0;
   uint32_t chunk[kReadChunk];
-  // Reads every word (also after the query is exhausted) for the checksum.
+  // Reads every word (also after the query is exhausted) for the checksum,
+  // unless the count cannot reach `enough`.
   for (uint32_t base = 0; base < view.len; base += kReadChunk) {
     const size_t m = std::min<size_t>(kReadChunk, view.len - base);
     for (size_t k = 0; k < m; ++k) {
@@ -339,6 +342,14 @@ std::optional<uint32_t> ShingleWindow::Intersect(
     if (k < m) checksum += ChecksumTerm(base + k, chunk[k]);
     shared += CountSharedInChunk(shingles.data(), shingles.size(), &query_pos,
                                  chunk, m);
+    // Most candidates are no copy: once even sharing every value still to
+    // come could not make `enough`, the rest of the set need not be read.
+    // (The count is then below `enough` whether or not the words read were
+    // overwritten meanwhile, which a full read would have reported as no
+    // match either.)
+    const size_t still_possible =
+        std::min<size_t>(shingles.size() - query_pos, view.len - (base + m));
+    if (shared + still_possible < enough) return shared;
   }
   checksum += checksum_odd;
   // relaxed: ordered after the acquire word loads above.
@@ -356,8 +367,24 @@ uint64_t ShingleWindow::ContentHash(absl::Span<const uint32_t> shingles) {
 
 std::optional<ShingleMatch> ShingleWindow::Match(
     absl::Span<const uint32_t> shingles, uint64_t query_hash,
-    const RecordView& view, std::vector<KnownSet>* known) const {
+    const RecordView& view, double min_containment,
+    std::vector<KnownSet>* known) const {
   if (shingles.empty() || view.len == 0) return std::nullopt;
+  const size_t denom = std::min<size_t>(shingles.size(), view.len);
+  auto reaches = [&](size_t shared) {
+    return static_cast<double>(shared) / static_cast<double>(denom) >=
+           min_containment;
+  };
+  // The least shared count that reaches min_containment (as compared by
+  // the callers).
+  uint32_t enough = 0;
+  if (min_containment > 0) {
+    enough = static_cast<uint32_t>(std::min<double>(
+        std::ceil(min_containment * static_cast<double>(denom)),
+        static_cast<double>(denom) + 1));
+    while (enough > 0 && reaches(enough - 1)) --enough;
+    while (enough <= denom && !reaches(enough)) ++enough;
+  }
   // Reported only while the set's words are still in the arena, as when
   // they are read. relaxed: as the cursor checks in Intersect.
   auto in_arena = [&] {
@@ -383,13 +410,12 @@ std::optional<ShingleMatch> ShingleWindow::Match(
     // (copies of one copy): the same count.
     if (in_arena()) shared = seen->shared;
   } else {
-    shared = Intersect(shingles, view);
+    shared = Intersect(shingles, view, enough);
     if (shared.has_value() && known != nullptr) {
       known->push_back({view.content_hash, view.len, *shared});
     }
   }
   if (!shared.has_value()) return std::nullopt;
-  const size_t denom = std::min<size_t>(shingles.size(), view.len);
   return ShingleMatch{view.seq,
                       static_cast<double>(*shared) / static_cast<double>(denom),
                       *shared, view.len};
@@ -474,7 +500,7 @@ void ShingleWindow::Lookup(absl::Span<const uint32_t> shingles,
       continue;
     }
     const std::optional<ShingleMatch> m =
-        Match(shingles, query_hash, hits[i].view, &known);
+        Match(shingles, query_hash, hits[i].view, min_containment, &known);
     if (m.has_value() && m->containment >= min_containment) out->push_back(*m);
   }
 }
@@ -512,7 +538,8 @@ std::optional<ShingleMatch> ShingleWindow::Containment(
     if (number == 0) continue;
     const std::optional<RecordView> view = ReadRecord(number);
     if (!view.has_value() || view->seq != seq) continue;
-    return Match(shingles, ContentHash(shingles), *view, /*known=*/nullptr);
+    return Match(shingles, ContentHash(shingles), *view,
+                 /*min_containment=*/0, /*known=*/nullptr);
   }
   return std::nullopt;
 }

@@ -191,8 +191,11 @@ class ShingleWindow {
   // Reads record `number` consistently; nullopt if expired or overwritten.
   std::optional<RecordView> ReadRecord(uint64_t number) const;
   // |shingles n set of view|, or nullopt if the words were overwritten.
+  // Stops reading once the two sets cannot share `enough` values any more
+  // and then returns a count below `enough` (0: always the exact count).
   std::optional<uint32_t> Intersect(absl::Span<const uint32_t> shingles,
-                                    const RecordView& view) const;
+                                    const RecordView& view,
+                                    uint32_t enough) const;
   // XXH3 of a set's words: equal hashes and sizes mean equal sets (but for
   // a 2^-64 chance), so Match need not read an identical set.
   static uint64_t ContentHash(absl::Span<const uint32_t> shingles);
@@ -203,8 +206,12 @@ class ShingleWindow {
     uint32_t shared;
   };
   // `known` (may be null) remembers intersections for the rest of a lookup.
+  // A match whose containment is below `min_containment` may be reported
+  // with a lower one (its set was not read to the end); 0 reads every set
+  // whole.
   std::optional<ShingleMatch> Match(absl::Span<const uint32_t> shingles,
                                     uint64_t query_hash, const RecordView& view,
+                                    double min_containment,
                                     std::vector<KnownSet>* known) const;
 
   const size_t arena_words_;
