@@ -110,6 +110,30 @@ TEST(ShingleWindowTest, ContainmentIsExactAgainstBruteForce) {
         EXPECT_TRUE(seen.count(i)) << "missing " << i;
       }
     }
+    // With a threshold, sets that cannot reach it are not read to the end;
+    // every set that does is still reported with its exact count.
+    for (double threshold : {0.2, 0.5, 0.8}) {
+      std::vector<ShingleMatch> above;
+      window.Lookup(query, threshold, 1000, &above);
+      std::set<uint64_t> reported;
+      for (const auto& m : above) {
+        reported.insert(m.seq);
+        EXPECT_EQ(m.shared, Shared(query, sets[m.seq]));
+        EXPECT_GE(m.containment, threshold);
+      }
+      for (size_t i = 0; i < sets.size(); ++i) {
+        const Set& s = sets[i];
+        const size_t anchors =
+            std::min<size_t>(16, std::min(query.size(), s.size()));
+        const Set qa(query.begin(), query.begin() + anchors);
+        const Set sa(s.begin(), s.begin() + anchors);
+        // (A set sharing one anchor may be skipped unread: CouldReach.)
+        if (BruteContainment(query, s) >= threshold && Shared(qa, sa) > 1) {
+          EXPECT_TRUE(reported.count(i))
+              << "missing " << i << " at " << threshold;
+        }
+      }
+    }
     // Containment() agrees for every stored set.
     for (size_t i = 0; i < sets.size(); i += 7) {
       const auto c = window.Containment(query, i);
@@ -120,7 +144,7 @@ TEST(ShingleWindowTest, ContainmentIsExactAgainstBruteForce) {
   }
 }
 
-// The reader copies a stored set out in chunks of 256 words and compares
+// The reader copies a stored set out in chunks of 64 words and compares
 // blocks of four values; sizes around those boundaries, dense overlaps and
 // interleavings must all give the exact intersection.
 TEST(ShingleWindowTest, ContainmentExactAcrossChunkAndBlockBoundaries) {
