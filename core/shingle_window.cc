@@ -344,12 +344,20 @@ std::optional<uint32_t> ShingleWindow::Intersect(
                                  chunk, m);
     // Most candidates are no copy: once even sharing every value still to
     // come could not make `enough`, the rest of the set need not be read.
-    // (The count is then below `enough` whether or not the words read were
-    // overwritten meanwhile, which a full read would have reported as no
-    // match either.)
+    // The words read are checked against the cursor as below (the result
+    // may be remembered for identical sets); the checksum, which needs
+    // every word, is not: a stalled writer's late stores (see the header)
+    // can only make such a candidate look less like a copy.
     const size_t still_possible =
         std::min<size_t>(shingles.size() - query_pos, view.len - (base + m));
-    if (shared + still_possible < enough) return shared;
+    if (shared + still_possible < enough) {
+      // relaxed: ordered after the acquire word loads above.
+      if (word_cursor_.load(std::memory_order_relaxed) - view.offset >
+          arena_words_) {
+        return std::nullopt;
+      }
+      return shared;
+    }
   }
   checksum += checksum_odd;
   // relaxed: ordered after the acquire word loads above.
