@@ -10,12 +10,13 @@
 # Prints a Markdown table; writes the latency distribution to
 # build/bench/latency.png with gnuplot (installed from Debian if missing).
 # Usage: bench/kafka_e2e.sh [copies_of_dev_data=5] [threads=0] [latency_seconds=20]
+# STORYD_BIN=path runs another storyd binary (an older build, to compare).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 copies=${1:-5}
 threads=${2:-0}
 latency_seconds=${3:-20}
-storyd="$root/build/bin/storyd"
+storyd="${STORYD_BIN:-$root/build/bin/storyd}"
 relay="$root/build/bin/kafka_relay"
 broker_dir="$root/build/kafka-bench-broker"
 out_dir="$root/build/bench"
@@ -30,6 +31,11 @@ cleanup() {
 trap cleanup EXIT
 "$root/deploy/build.sh" storyd kafka_relay >/dev/null
 "$root/deploy/setup.sh" gnuplot-nox
+# A fresh log directory every run: the topics of earlier runs (a thousand
+# partitions after a few dozen runs, compacted changelogs among them) kept
+# the broker busy and made the figures drift from run to run.
+"$root/tests/kafka/broker.sh" stop "$broker_dir" >/dev/null 2>&1 || true
+rm -rf "$broker_dir/data"
 brokers=$("$root/tests/kafka/broker.sh" start "$broker_dir")
 run="b$RANDOM$RANDOM"
 topic() { "$root/tests/kafka/broker.sh" create-topic "$broker_dir" "$run-$1" "$2" >/dev/null; }
