@@ -156,6 +156,25 @@ def latencies(inp, out, skip_ms=0):
 def pct(values, p):
     return values[min(len(values) - 1, int(p / 100 * len(values)))] if values else float("nan")
 s_lat = latencies("lat-in.jsonl", "lat-out.jsonl")
+def timeline(inp, out, step_ms=250):
+    """(start of step in s, records, p50, p99, max) by send time."""
+    sent = {}
+    for line in open(f"{work}/{inp}"):
+        o = json.loads(line)
+        sent[o["key"]] = o["timestamp"]
+    start = min(sent.values()) if sent else 0
+    steps = {}
+    for line in open(f"{work}/{out}"):
+        o = json.loads(line)
+        if o["key"] in sent:
+            step = (sent[o["key"]] - start) // step_ms
+            steps.setdefault(step, []).append(o["timestamp"] - sent[o["key"]])
+    return [(k * step_ms / 1000, len(v), pct(sorted(v), 50), pct(sorted(v), 99),
+             max(v)) for k, v in sorted(steps.items())]
+with open(f"{out_dir}/latency_timeline.tsv", "w") as f:
+    f.write("# send time (s)\trecords\tp50 ms\tp99 ms\tmax ms (storyd)\n")
+    for row in timeline("lat-in.jsonl", "lat-out.jsonl"):
+        f.write("\t".join(str(v) for v in row) + "\n")
 r_lat = latencies("lrelay-in.jsonl", "lrelay-out.jsonl")
 with open(f"{out_dir}/latency.tsv", "w") as f:
     for i, (a, b) in enumerate(zip(s_lat, r_lat)):
