@@ -479,14 +479,24 @@ void ShingleWindow::Lookup(absl::Span<const uint32_t> shingles,
   }
   if (hits.empty()) return;
   // Aggregate by record number: count of query anchors each record shares.
-  std::sort(hits.begin(), hits.end(), [](const Hit& a, const Hit& b) {
-    return a.view.number < b.view.number;
-  });
+  // A small open-addressing table of record numbers rather than a sort: a
+  // copy-heavy stream gives hundreds of hits a lookup (each earlier copy
+  // once per anchor). The hits are compacted in place, first sighting
+  // first; their order does not matter (the candidates are ranked below).
+  const size_t table_size = std::bit_ceil(2 * hits.size());
+  std::vector<uint32_t> slot_hit(table_size, UINT32_MAX);
   size_t unique = 0;
   for (size_t i = 0; i < hits.size(); ++i) {
-    if (unique > 0 && hits[unique - 1].view.number == hits[i].view.number) {
-      ++hits[unique - 1].shared_anchors;
+    const uint64_t number = hits[i].view.number;
+    size_t slot = static_cast<size_t>(Mix64(number)) & (table_size - 1);
+    while (slot_hit[slot] != UINT32_MAX &&
+           hits[slot_hit[slot]].view.number != number) {
+      slot = (slot + 1) & (table_size - 1);
+    }
+    if (slot_hit[slot] != UINT32_MAX) {
+      ++hits[slot_hit[slot]].shared_anchors;
     } else {
+      slot_hit[slot] = static_cast<uint32_t>(unique);
       hits[unique++] = hits[i];
     }
   }
