@@ -142,12 +142,15 @@ std::optional<StoryMatch> StoryIndex::FindBest(
   }
   touched_slots_.clear();
   bool skipped_a_posting = false;
+  double skipped_norm2 = 0;  // of the article's terms whose postings were
+                             // skipped
   for (size_t i = 0; i < by_weight.size(); ++i) {
     const auto [weight, term] = by_weight[i];
     auto posting = postings_.find(term);
     if (posting == postings_.end()) continue;
     if (posting->second.size() > kMaxPostingScan) {
       skipped_a_posting = true;
+      skipped_norm2 += static_cast<double>(weight) * weight;
       continue;
     }
     const bool tail = i >= tail_start;
@@ -174,12 +177,63 @@ std::optional<StoryMatch> StoryIndex::FindBest(
     if (key == kNoStory) continue;  // expired; its postings linger
     ranked.emplace_back(-dot / std::sqrt(slot_norm2_[slot]), key);
   }
+  // A candidate's score: its cosine, discounted by the time apart (when
+  // both have times) or by the year factor.
+  auto score_of = [&](const Story& story, StoryMatch* match) {
+    match->score = match->cosine;
+    if (unix_seconds.has_value() && story.first_time.has_value()) {
+      int64_t seconds = 0;
+      if (*unix_seconds < *story.first_time) {
+        seconds = *story.first_time - *unix_seconds;
+      } else if (*unix_seconds > *story.last_time) {
+        seconds = *unix_seconds - *story.last_time;
+      }
+      match->hours_apart = static_cast<double>(seconds) / 3600.0;
+      double late =
+          std::max(0.0, *match->hours_apart - config_.time_grace_hours);
+      match->score *= std::exp(-late / config_.time_scale_hours);
+    } else if (double factor = YearFactor(story, text_years); factor != 1.0) {
+      match->year_conflict = true;
+      match->score *= factor;
+    }
+  };
   // Only the leading kMaxCandidates can win: the score never exceeds the
   // cosine, and the first candidates are re-scored exactly below. They are
   // taken from a heap in order (smallest -cosine, then key, first), because
   // without a skipped posting the loop usually stops after one or two.
   auto after = [](const std::pair<double, uint64_t>& a,
                   const std::pair<double, uint64_t>& b) { return a > b; };
+  // The exact cosine of a candidate is its cosine from the postings read
+  // plus at most the norm of the article's skipped terms (Cauchy-Schwarz;
+  // 0 when none was skipped), with a margin for rounding: a candidate whose
+  // bound is under the best score so far cannot win.
+  const double unread_bound =
+      skipped_a_posting ? std::sqrt(skipped_norm2) + 1e-9 : 0.0;
+  auto exact_cosine = [&](const Story& story, double read_cosine) {
+    if (!skipped_a_posting) return read_cosine;
+    double dot = 0;
+    for (const auto& [term, weight] : vector) {
+      auto it = story.centroid.find(term);
+      if (it != story.centroid.end())
+        dot += static_cast<double>(weight) * it->second.weight;
+    }
+    return dot / std::sqrt(story.norm2);
+  };
+  if (ranked.size() > 1) {
+    // Thousands of stories may share a term with the article, and the loop
+    // below stops at the first whose bound is under the best score so far,
+    // which is at least the leading candidate's score: the others need not
+    // go into the heap.
+    const auto [negative_cosine, key] =
+        *std::min_element(ranked.begin(), ranked.end());
+    const Story& story = stories_.at(key);
+    StoryMatch leading;
+    leading.cosine = exact_cosine(story, -negative_cosine);
+    score_of(story, &leading);
+    std::erase_if(ranked, [&](const std::pair<double, uint64_t>& candidate) {
+      return -candidate.first + unread_bound < leading.score;
+    });
+  }
   std::make_heap(ranked.begin(), ranked.end(), after);
   std::optional<StoryMatch> best;
   for (size_t taken = 0; taken < kMaxCandidates && !ranked.empty(); ++taken) {
@@ -189,37 +243,13 @@ std::optional<StoryMatch> StoryIndex::FindBest(
     const Story& story = stories_.at(key);
     StoryMatch match;
     match.story = key;
-    match.cosine = -negative_cosine;
-    if (skipped_a_posting) {
-      double dot = 0;
-      for (const auto& [term, weight] : vector) {
-        auto it = story.centroid.find(term);
-        if (it != story.centroid.end())
-          dot += static_cast<double>(weight) * it->second.weight;
-      }
-      match.cosine = dot / std::sqrt(story.norm2);
-    }
-    // Candidates come by falling cosine and a score never exceeds its
-    // cosine: once the cosine drops below the best score, nothing left can
+    // Candidates come by falling cosine read and a score never exceeds its
+    // cosine: once the bound drops below the best score, nothing left can
     // win.
-    if (!skipped_a_posting && best.has_value() && match.cosine < best->score)
+    if (best.has_value() && -negative_cosine + unread_bound < best->score)
       break;
-    match.score = match.cosine;
-    if (unix_seconds.has_value() && story.first_time.has_value()) {
-      int64_t seconds = 0;
-      if (*unix_seconds < *story.first_time) {
-        seconds = *story.first_time - *unix_seconds;
-      } else if (*unix_seconds > *story.last_time) {
-        seconds = *unix_seconds - *story.last_time;
-      }
-      match.hours_apart = static_cast<double>(seconds) / 3600.0;
-      double late =
-          std::max(0.0, *match.hours_apart - config_.time_grace_hours);
-      match.score *= std::exp(-late / config_.time_scale_hours);
-    } else if (double factor = YearFactor(story, text_years); factor != 1.0) {
-      match.year_conflict = true;
-      match.score *= factor;
-    }
+    match.cosine = exact_cosine(story, -negative_cosine);
+    score_of(story, &match);
     if (!best.has_value() || match.score > best->score ||
         (match.score == best->score && key < best->story)) {
       best = match;

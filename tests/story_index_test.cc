@@ -111,6 +111,47 @@ TEST(StoryIndexTest, JoinsTheMatchingStoryOnly) {
   EXPECT_EQ(*index.FirstIdOf(1), "quake-1");
 }
 
+// A normalized vector of (term, weight) pairs, sorted by term.
+TermVector UnitVector(std::vector<std::pair<uint64_t, float>> terms) {
+  std::sort(terms.begin(), terms.end());
+  double norm2 = 0;
+  for (const auto& [term, weight] : terms) norm2 += weight * weight;
+  for (auto& [term, weight] : terms) {
+    weight = static_cast<float>(weight / std::sqrt(norm2));
+  }
+  return terms;
+}
+
+// A term in more stories than a lookup reads postings for is skipped, and
+// the leading candidates are re-scored exactly. The candidate that wins
+// only by that term (B: little shared otherwise, much of the common term)
+// must still be reached: the lookup may stop early only when even the
+// skipped terms could not lift a candidate to the best score.
+TEST(StoryIndexTest, SkippedCommonTermStillCountsForTheBestStory) {
+  StoryConfig config;
+  StoryIndex index{config};
+  constexpr uint64_t kCommon = 1000, kRare1 = 2001, kRare2 = 2002,
+                     kRare3 = 2003;
+  for (uint64_t i = 0; i < 400; ++i) {
+    index.StartStory(10 + i, "filler",
+                     UnitVector({{kCommon, 0.5f}, {100000 + i, 0.86f}}),
+                     std::nullopt);
+  }
+  const TermVector a = UnitVector(
+      {{kCommon, 0.1f}, {kRare1, 0.58f}, {kRare2, 0.58f}, {kRare3, 0.58f}});
+  const TermVector b = UnitVector({{kCommon, 0.9f}, {kRare1, 0.44f}});
+  index.StartStory(5000, "a", a, std::nullopt);
+  index.StartStory(5001, "b", b, std::nullopt);
+  const TermVector article = UnitVector(
+      {{kCommon, 0.8f}, {kRare1, 0.35f}, {kRare2, 0.35f}, {kRare3, 0.35f}});
+  // Without the common term A leads (0.60 against 0.15); with it B wins.
+  ASSERT_GT(Cosine(article, b), Cosine(article, a) + 0.1);
+  std::optional<StoryMatch> match = index.FindBest(article, std::nullopt);
+  ASSERT_TRUE(match.has_value());
+  EXPECT_EQ(match->story, 5001u);
+  EXPECT_NEAR(match->cosine, Cosine(article, b), 1e-6);
+}
+
 TEST(StoryTermsTest, TextYearsComeFromTitleAndLead) {
   EXPECT_EQ(
       TextYears("quake hits iran", "posted: november 27, 2005\nmore", 300),
