@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# The Kafka daemon's resident memory over a long run with expiry on: does it
+# level off? Feeds a synthetic stream (bench/synthetic_stream.py: 15 random
+# dev-corpus sentences an article, 30 % edited copies) into an input topic of
+# the test harness's Apache Kafka broker (tests/kafka/broker.sh, a fresh log
+# directory), runs `storyd run` (exactly once, the default) on it with small
+# index capacities so that expiry starts early, samples VmRSS twice a second
+# until every output has arrived, then stops the daemon with SIGTERM. Prints
+# RSS at half time, at the end and at its peak, and plots it to
+# build/bench/daemon_rss.png (gnuplot, installed from Debian if missing).
+# Usage: bench/daemon_memory.sh [articles=600000]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+articles=${1:-600000}
+storyd="$root/build/bin/storyd"
+broker_dir="$root/build/kafka-memory-broker"
+out_dir="$root/build/bench"
+work=$(mktemp -d)
+mkdir -p "$out_dir"
+cleanup() {
+  jobs -p | xargs -r kill -TERM 2>/dev/null || true
+  wait 2>/dev/null || true
+  "$root/tests/kafka/broker.sh" stop "$broker_dir" >/dev/null 2>&1 || true
+  rm -rf "$work" "$broker_dir/data"
+}
+trap cleanup EXIT
+"$root/deploy/build.sh" storyd >/dev/null
+"$root/deploy/setup.sh" gnuplot-nox bc
+"$root/tests/kafka/broker.sh" stop "$broker_dir" >/dev/null 2>&1 || true
+rm -rf "$broker_dir/data"
+brokers=$("$root/tests/kafka/broker.sh" start "$broker_dir")
+for topic in mem-in mem-out mem-dlq; do
+  "$root/tests/kafka/broker.sh" create-topic "$broker_dir" "$topic" 4 >/dev/null
+done
+
+python3 "$root/bench/synthetic_stream.py" "$articles" "$root/tests/data" \
+  > "$work/stream.jsonl"
+"$storyd" produce --brokers "$brokers" --topic mem-in --input "$work/stream.jsonl" \
+  2>/dev/null
+
+cat > "$work/storyd.toml" <<TOML
+[pipeline]
+threads = 0
+[copy]
+fingerprint_capacity = 65536
+window_articles = 16384
+window_arena_words = 4194304
+[story]
+window_articles = 20000
+max_df_terms = 262144
+[kafka]
+input_topic = "mem-in"
+output_topic = "mem-out"
+dead_letter_topic = "mem-dlq"
+group_id = "mem"
+changelog_topic = "mem-changelog"
+instance_id = "bench"
+"bootstrap.servers" = "$brokers"
+[metrics]
+port = 0
+TOML
+"$storyd" run --config "$work/storyd.toml" 2> "$work/log" &
+pid=$!
+"$storyd" consume --brokers "$brokers" --topic mem-out --count "$articles" \
+  --idle-timeout-ms 600000 > /dev/null 2>&1 &
+consumer=$!
+start=$(date +%s.%N)
+: > "$out_dir/daemon_rss.tsv"
+while kill -0 "$consumer" 2>/dev/null; do
+  rss=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
+  [ -n "$rss" ] && echo "$(echo "$(date +%s.%N) - $start" | bc)	$rss" >> "$out_dir/daemon_rss.tsv"
+  sleep 0.5
+done
+wait "$consumer"
+seconds=$(echo "$(date +%s.%N) - $start" | bc)
+hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
+kill -TERM "$pid"
+wait "$pid"
+echo "storyd run: $articles articles in ${seconds%.*} s, $(echo "$articles / $seconds" | bc) articles/s; VmHWM $((hwm / 1024)) MB"
+"$root/bench/rss_plot.sh" "$out_dir/daemon_rss.tsv" "$out_dir/daemon_rss.png" \
+  "storyd run (exactly once): resident memory over a $articles-article run with expiry"
