@@ -11,24 +11,17 @@
 # Usage: bench/daemon_memory.sh [articles=600000]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+source "$root/bench/bench_lib.sh"
 articles=${1:-600000}
 storyd="$root/build/bin/storyd"
 broker_dir="$root/build/kafka-memory-broker"
 out_dir="$root/build/bench"
 work=$(mktemp -d)
 mkdir -p "$out_dir"
-cleanup() {
-  jobs -p | xargs -r kill -TERM 2>/dev/null || true
-  wait 2>/dev/null || true
-  "$root/tests/kafka/broker.sh" stop "$broker_dir" >/dev/null 2>&1 || true
-  rm -rf "$work" "$broker_dir/data"
-}
-trap cleanup EXIT
+trap 'bench_cleanup "$broker_dir" "$work"; rm -rf "$broker_dir/data"' EXIT
 "$root/deploy/build.sh" storyd >/dev/null
 "$root/deploy/setup.sh" gnuplot-nox bc
-"$root/tests/kafka/broker.sh" stop "$broker_dir" >/dev/null 2>&1 || true
-rm -rf "$broker_dir/data"
-brokers=$("$root/tests/kafka/broker.sh" start "$broker_dir")
+brokers=$(bench_broker_start "$broker_dir")
 for topic in mem-in mem-out mem-dlq; do
   "$root/tests/kafka/broker.sh" create-topic "$broker_dir" "$topic" 4 >/dev/null
 done
@@ -65,17 +58,12 @@ pid=$!
   --idle-timeout-ms 600000 > /dev/null 2>&1 &
 consumer=$!
 start=$(date +%s.%N)
-: > "$out_dir/daemon_rss.tsv"
-while kill -0 "$consumer" 2>/dev/null; do
-  rss=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
-  [ -n "$rss" ] && echo "$(echo "$(date +%s.%N) - $start" | bc)	$rss" >> "$out_dir/daemon_rss.tsv"
-  sleep 0.5
-done
+sample_rss "$pid" "$consumer" "$out_dir/daemon_rss.tsv"
 wait "$consumer"
 seconds=$(echo "$(date +%s.%N) - $start" | bc)
 hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
 kill -TERM "$pid"
 wait "$pid"
 echo "storyd run: $articles articles in ${seconds%.*} s, $(echo "$articles / $seconds" | bc) articles/s; VmHWM $((hwm / 1024)) MB"
-"$root/bench/rss_plot.sh" "$out_dir/daemon_rss.tsv" "$out_dir/daemon_rss.png" \
+plot_rss "$out_dir/daemon_rss.tsv" "$out_dir/daemon_rss.png" \
   "storyd run (exactly once): resident memory over a $articles-article run with expiry"

@@ -14,6 +14,7 @@
 # ORDER=files feeds the articles in the files' order instead of shuffled.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+source "$root/bench/bench_lib.sh"
 copies=${1:-5}
 threads=${2:-0}
 latency_seconds=${3:-20}
@@ -23,21 +24,13 @@ broker_dir="$root/build/kafka-bench-broker"
 out_dir="$root/build/bench"
 work=$(mktemp -d)
 mkdir -p "$out_dir"
-cleanup() {
-  jobs -p | xargs -r kill -TERM 2>/dev/null || true
-  wait 2>/dev/null || true
-  "$root/tests/kafka/broker.sh" stop "$broker_dir" >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+trap 'bench_cleanup "$broker_dir" "$work"' EXIT
 "$root/deploy/build.sh" storyd kafka_relay >/dev/null
 "$root/deploy/setup.sh" gnuplot-nox
 # A fresh log directory every run: the topics of earlier runs (a thousand
 # partitions after a few dozen runs, compacted changelogs among them) kept
 # the broker busy and made the figures drift from run to run.
-"$root/tests/kafka/broker.sh" stop "$broker_dir" >/dev/null 2>&1 || true
-rm -rf "$broker_dir/data"
-brokers=$("$root/tests/kafka/broker.sh" start "$broker_dir")
+brokers=$(bench_broker_start "$broker_dir")
 run="b$RANDOM$RANDOM"
 topic() { "$root/tests/kafka/broker.sh" create-topic "$broker_dir" "$run-$1" "$2" >/dev/null; }
 

@@ -4,11 +4,12 @@
 # dev-corpus sentences an article, 30 % copies of recent ones with edits),
 # runs `storyd dedup` with small index capacities so that expiry starts
 # early, samples the RSS twice a second and plots it to build/bench/rss.png
-# (bench/rss_plot.sh; gnuplot, installed from Debian if missing). The Kafka
+# (gnuplot, installed from Debian if missing). The Kafka
 # daemon's counterpart is bench/daemon_memory.sh.
 # Usage: bench/long_run_memory.sh [articles=300000]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+source "$root/bench/bench_lib.sh"
 articles=${1:-300000}
 out_dir="$root/build/bench"
 mkdir -p "$out_dir"
@@ -29,14 +30,8 @@ TOML
 "$root/build/bin/storyd" dedup --config "$work/storyd.toml" --input "$work/stream.jsonl" \
   --output /dev/null 2> "$work/log" &
 pid=$!
-start=$(date +%s.%N)
-: > "$out_dir/rss.tsv"
-while kill -0 "$pid" 2>/dev/null; do
-  rss=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null || true)
-  [ -n "$rss" ] && echo "$(echo "$(date +%s.%N) - $start" | bc)	$rss" >> "$out_dir/rss.tsv"
-  sleep 0.5
-done
+sample_rss "$pid" "$pid" "$out_dir/rss.tsv"
 wait "$pid" || true
 tail -1 "$work/log"
-"$root/bench/rss_plot.sh" "$out_dir/rss.tsv" "$out_dir/rss.png" \
+plot_rss "$out_dir/rss.tsv" "$out_dir/rss.png" \
   "storyd dedup: resident memory over a $articles-article run with expiry"

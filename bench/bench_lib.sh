@@ -1,0 +1,59 @@
+# Shared by the bench scripts (source it after setting $root): a fresh test
+# broker, clean-up, and RSS traces.
+
+# Starts the test harness's broker in DIR on a fresh log directory (topics
+# of earlier runs keep a broker busy) and prints its bootstrap servers.
+bench_broker_start() {
+  "$root/tests/kafka/broker.sh" stop "$1" >/dev/null 2>&1 || true
+  rm -rf "$1/data"
+  "$root/tests/kafka/broker.sh" start "$1"
+}
+
+# For an EXIT trap: stops the script's background jobs and the broker in
+# DIR, and removes WORK. Usage: bench_cleanup DIR WORK
+bench_cleanup() {
+  jobs -p | xargs -r kill -TERM 2>/dev/null || true
+  wait 2>/dev/null || true
+  "$root/tests/kafka/broker.sh" stop "$1" >/dev/null 2>&1 || true
+  rm -rf "$2"
+}
+
+# Writes "seconds<TAB>VmRSS kB" of PID to OUT twice a second while
+# WHILE_PID runs. Usage: sample_rss PID WHILE_PID OUT
+sample_rss() {
+  local start rss
+  start=$(date +%s.%N)
+  : > "$3"
+  while kill -0 "$2" 2>/dev/null; do
+    rss=$(awk '/VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || true)
+    [ -n "$rss" ] && echo "$(echo "$(date +%s.%N) - $start" | bc)	$rss" >> "$3"
+    sleep 0.5
+  done
+}
+
+# Prints RSS at half time, at the end and at its peak (and the change over
+# the second half) of a sample_rss trace, and plots it to PNG with gnuplot.
+# Usage: plot_rss TRACE PNG TITLE
+plot_rss() {
+  python3 - "$1" <<'PY'
+import sys
+rows = [tuple(map(float, line.split())) for line in open(sys.argv[1]) if line.strip()]
+if len(rows) < 4:
+    sys.exit("too few samples")
+half = rows[len(rows) // 2][1] / 1024
+end = rows[-1][1] / 1024
+peak = max(r[1] for r in rows) / 1024
+print(f"RSS: {half:.0f} MB at half time, {end:.0f} MB at the end, peak {peak:.0f} MB "
+      f"({(end - half) / half * 100:+.1f} % over the second half)")
+PY
+  gnuplot <<GP
+set terminal pngcairo size 900,450
+set output "$2"
+set title "$3"
+set xlabel "seconds"
+set ylabel "RSS (MB)"
+set grid
+plot "$1" using 1:(\$2/1024) with lines lw 2 title "RSS"
+GP
+  echo "plot: $2" >&2
+}
