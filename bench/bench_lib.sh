@@ -57,3 +57,17 @@ plot "$1" using 1:(\$2/1024) with lines lw 2 title "RSS"
 GP
   echo "plot: $2" >&2
 }
+
+# storyd.toml lines with index capacities small enough that expiry starts
+# early (the long-run memory benchmarks).
+small_capacities_toml() {
+  cat <<'TOML'
+[copy]
+fingerprint_capacity = 65536
+window_articles = 16384
+window_arena_words = 4194304
+[story]
+window_articles = 20000
+max_df_terms = 262144
+TOML
+}

@@ -31,16 +31,9 @@ python3 "$root/bench/synthetic_stream.py" "$articles" "$root/tests/data" \
 "$storyd" produce --brokers "$brokers" --topic mem-in --input "$work/stream.jsonl" \
   2>/dev/null
 
-cat > "$work/storyd.toml" <<TOML
+{ small_capacities_toml; cat <<TOML
 [pipeline]
 threads = 0
-[copy]
-fingerprint_capacity = 65536
-window_articles = 16384
-window_arena_words = 4194304
-[story]
-window_articles = 20000
-max_df_terms = 262144
 [kafka]
 input_topic = "mem-in"
 output_topic = "mem-out"
@@ -52,6 +45,7 @@ instance_id = "bench"
 [metrics]
 port = 0
 TOML
+} > "$work/storyd.toml"
 "$storyd" run --config "$work/storyd.toml" 2> "$work/log" &
 pid=$!
 "$storyd" consume --brokers "$brokers" --topic mem-out --count "$articles" \

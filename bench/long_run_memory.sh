@@ -18,15 +18,7 @@ trap 'rm -rf "$work"' EXIT
 "$root/deploy/build.sh" storyd >/dev/null
 "$root/deploy/setup.sh" gnuplot-nox bc
 python3 "$root/bench/synthetic_stream.py" "$articles" "$root/tests/data" > "$work/stream.jsonl"
-cat > "$work/storyd.toml" <<TOML
-[copy]
-fingerprint_capacity = 65536
-window_articles = 16384
-window_arena_words = 4194304
-[story]
-window_articles = 20000
-max_df_terms = 262144
-TOML
+small_capacities_toml > "$work/storyd.toml"
 "$root/build/bin/storyd" dedup --config "$work/storyd.toml" --input "$work/stream.jsonl" \
   --output /dev/null 2> "$work/log" &
 pid=$!
