@@ -18,6 +18,18 @@ constexpr uint64_t kExpiryInterval = 256;  // articles between expiry scans
 
 }  // namespace
 
+double DiscountedScore(double cosine, std::optional<double> hours_apart,
+                       bool text_years_conflict, const StoryConfig& config) {
+  double score = cosine;
+  if (hours_apart.has_value()) {
+    const double late = std::max(0.0, *hours_apart - config.time_grace_hours);
+    score *= std::exp(-late / config.time_scale_hours);
+  } else if (text_years_conflict) {
+    score *= config.year_conflict_factor;
+  }
+  return score;
+}
+
 double Cosine(const TermVector& a, const TermVector& b) {
   double dot = 0;
   size_t i = 0, j = 0;
@@ -180,7 +192,6 @@ std::optional<StoryMatch> StoryIndex::FindBest(
   // A candidate's score: its cosine, discounted by the time apart (when
   // both have times) or by the year factor.
   auto score_of = [&](const Story& story, StoryMatch* match) {
-    match->score = match->cosine;
     if (unix_seconds.has_value() && story.first_time.has_value()) {
       int64_t seconds = 0;
       if (*unix_seconds < *story.first_time) {
@@ -189,13 +200,12 @@ std::optional<StoryMatch> StoryIndex::FindBest(
         seconds = *unix_seconds - *story.last_time;
       }
       match->hours_apart = static_cast<double>(seconds) / 3600.0;
-      double late =
-          std::max(0.0, *match->hours_apart - config_.time_grace_hours);
-      match->score *= std::exp(-late / config_.time_scale_hours);
-    } else if (double factor = YearFactor(story, text_years); factor != 1.0) {
-      match->year_conflict = true;
-      match->score *= factor;
+    } else {
+      match->year_conflict = config_.year_conflict_factor != 1.0 &&
+                             TextYearsConflict(text_years, story.text_years);
     }
+    match->score = DiscountedScore(match->cosine, match->hours_apart,
+                                   match->year_conflict, config_);
   };
   // Only the leading kMaxCandidates can win: the score never exceeds the
   // cosine, and the first candidates are re-scored exactly below. They are
@@ -256,13 +266,6 @@ std::optional<StoryMatch> StoryIndex::FindBest(
     }
   }
   return best;
-}
-
-double StoryIndex::YearFactor(const Story& story,
-                              absl::Span<const uint16_t> text_years) const {
-  return TextYearsConflict(text_years, story.text_years)
-             ? config_.year_conflict_factor
-             : 1.0;
 }
 
 void StoryIndex::StartStory(uint64_t first_seq, std::string first_id,

@@ -72,6 +72,14 @@ using TermVector = std::vector<std::pair<uint64_t, float>>;
 
 double Cosine(const TermVector& a, const TermVector& b);
 
+// The score of an article against a story from their cosine: discounted
+// by exp(-max(0, hours_apart - time_grace_hours) / time_scale_hours) when
+// both have times, else by year_conflict_factor when their text years
+// conflict (TextYearsConflict). StoryIndex::FindBest and `storyd explain`
+// both score with it.
+double DiscountedScore(double cosine, std::optional<double> hours_apart,
+                       bool text_years_conflict, const StoryConfig& config);
+
 struct StoryMatch {
   uint64_t story = 0;  // the story's key: its first article's sequence number
   double score = 0;    // time-discounted cosine
@@ -146,10 +154,6 @@ class StoryIndex {
   void Add(Story* story, const TermVector& vector,
            std::optional<int64_t> unix_seconds,
            absl::Span<const uint16_t> text_years);
-  // The year factor of a match: year_conflict_factor when both have text
-  // years and share none, else 1.
-  double YearFactor(const Story& story,
-                    absl::Span<const uint16_t> text_years) const;
   void PruneCentroid(Story* story);
   void ExpireStories();
   void PruneDocumentFrequencies();

@@ -367,17 +367,16 @@ int RunExplain(const StorydConfig& config, const std::string& path_a,
     out << absl::StrFormat("  %-20s weight A %.3f  B %.3f  contributes %.4f\n",
                            t.text, t.weight_a, t.weight_b, t.contribution);
   }
-  double score = cosine;
+  std::optional<double> hours_apart;
+  bool years_conflict = false;
   std::string time_text = "unknown (a published_at is missing)";
   if (articles[0].published_unix_sec.has_value() &&
       articles[1].published_unix_sec.has_value()) {
-    double hours =
+    hours_apart =
         std::abs(static_cast<double>(*articles[0].published_unix_sec -
                                      *articles[1].published_unix_sec)) /
         3600.0;
-    double late = std::max(0.0, hours - config.story.time_grace_hours);
-    score *= std::exp(-late / config.story.time_scale_hours);
-    time_text = absl::StrFormat("%.1f hours", hours);
+    time_text = absl::StrFormat("%.1f hours", *hours_apart);
   } else if (config.story.terms.text_year_chars > 0) {
     // Without times, the years written in the title and lead stand in
     // (as StoryIndex::FindBest applies them to a one-article story).
@@ -393,14 +392,15 @@ int RunExplain(const StorydConfig& config, const std::string& path_a,
       }
       return text.empty() ? std::string("none") : text;
     };
-    const bool conflict = TextYearsConflict(years_a, years_b);
-    if (conflict) score *= config.story.year_conflict_factor;
+    years_conflict = TextYearsConflict(years_a, years_b);
     out << absl::StrFormat(
         "text years: A %s, B %s%s\n", list(years_a), list(years_b),
-        conflict ? absl::StrFormat(": none shared, score x %.2f",
-                                   config.story.year_conflict_factor)
-                 : std::string());
+        years_conflict ? absl::StrFormat(": none shared, score x %.2f",
+                                         config.story.year_conflict_factor)
+                       : std::string());
   }
+  const double score =
+      DiscountedScore(cosine, hours_apart, years_conflict, config.story);
   out << absl::StrFormat(
       "story similarity: cosine %.4f, time distance %s, score %.4f "
       "(threshold %.2f)\n",
