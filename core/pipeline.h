@@ -76,7 +76,7 @@ struct ProcessedArticle {
   // the commonest articles of a news stream. `deferred_body` then keeps the
   // normalized cleaned body, from which the ordered stage extracts them if
   // the article turns out to be no copy (its match was rejected or
-  // forgotten). See ArticleProcessor::set_defer_copy_story_terms.
+  // forgotten). See Assigner::DeferCopyStoryTerms.
   bool story_terms_deferred = false;
   std::string deferred_body;
   std::vector<uint64_t> short_lines;  // for the boilerplate learner
@@ -115,13 +115,6 @@ class ArticleProcessor {
   // Keep each article's shingle set in ProcessedArticle::shingles. Set
   // before any Process call.
   void set_keep_shingles(bool keep) { keep_shingles_ = keep; }
-  // Leave the story terms of an article that matched an earlier one to the
-  // ordered stage (ProcessedArticle::story_terms_deferred). Only for an
-  // Assigner given this processor (Assigner::set_story_terms_source). Set
-  // before any Process call.
-  void set_defer_copy_story_terms(bool defer) {
-    defer_copy_story_terms_ = defer;
-  }
   // Copy features of a normalized cleaned body (NormalizeForMatching).
   ArticleFeatures Features(std::string_view normalized_body) const;
   // Story terms of the title and a normalized cleaned body.
@@ -133,6 +126,10 @@ class ArticleProcessor {
                                     std::string_view normalized_body) const;
 
  private:
+  // Only the Assigner that completes the deferred terms turns deferring on
+  // (Assigner::DeferCopyStoryTerms), so that the two cannot be set apart.
+  friend class Assigner;
+
   const BoilerplateStripper* stripper_;
   CopyDetector* detector_;
   const TermPrior* prior_;
@@ -185,9 +182,13 @@ class Assigner {
   std::variant<Assignment, InputProblem> Assign(
       const ProcessedArticle& processed, TermVector* story_vector = nullptr);
 
-  // The processor whose workers defer story terms (set_defer_copy_story_
-  // terms): Assign extracts them with it when it must. Must outlive this.
-  void set_story_terms_source(const ArticleProcessor* processor) {
+  // From now on `processor` leaves the story terms of an article that
+  // matched an earlier one to this stage (ProcessedArticle::
+  // story_terms_deferred), and Assign extracts them with it when the
+  // article is no copy after all. Call before `processor` processes
+  // anything; it must outlive this.
+  void DeferCopyStoryTerms(ArticleProcessor* processor) {
+    processor->defer_copy_story_terms_ = true;
     story_terms_source_ = processor;
   }
 

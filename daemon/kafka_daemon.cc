@@ -468,8 +468,7 @@ void KafkaDaemon::ResetPipeline() {
   assigner_ = std::make_unique<Assigner>(config_.copy.fingerprint_capacity,
                                          config_.story, config_.learner);
   assigner_->KeepForgotten(true);  // their changelog records get tombstones
-  processor_->set_defer_copy_story_terms(true);
-  assigner_->set_story_terms_source(processor_.get());
+  assigner_->DeferCopyStoryTerms(processor_.get());
   metrics_.copy_index_bytes.store(detector_->MemoryBytes());
   next_seq_ = next_to_emit_ = 0;
   jobs_.clear();

@@ -129,8 +129,7 @@ int RunDedup(const StorydConfig& config, std::istream& in, std::ostream& out,
                              config.story.terms, config.learner);
   Assigner assigner(config.copy.fingerprint_capacity, config.story,
                     config.learner);
-  processor.set_defer_copy_story_terms(true);
-  assigner.set_story_terms_source(&processor);
+  assigner.DeferCopyStoryTerms(&processor);
   std::vector<std::unique_ptr<ArticleParser>> parsers;
   for (int t = 0; t < threads; ++t) {
     parsers.push_back(std::make_unique<ArticleParser>(config.max_record_bytes));

@@ -39,8 +39,7 @@ class Pipeline {
                    StoryConfig{}.terms),
         assigner_(1 << 16, StoryConfig{}),
         parser_(1 << 20) {
-    processor_.set_defer_copy_story_terms(defer);
-    if (defer) assigner_.set_story_terms_source(&processor_);
+    if (defer) assigner_.DeferCopyStoryTerms(&processor_);
   }
 
   // The output line, or the problem's message.
