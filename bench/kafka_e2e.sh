@@ -141,43 +141,43 @@ python3 - "$work" "$out_dir" "$records" "$storyd_rate" "$relay_rate" "$offered" 
 import json, sys
 work, out_dir, records = sys.argv[1], sys.argv[2], int(sys.argv[3])
 storyd_rate, relay_rate, offered, threads, alo_rate = map(float, sys.argv[4:9])
-def latencies(inp, out, skip_ms=0):
-    """Sorted latencies; skip_ms leaves out records sent in the load's first
-    skip_ms (the warm-up: fresh index pages, the first transactions)."""
+def delays(inp, out):
+    """(ms since the load's first record was sent, latency ms) per record."""
     sent = {}
     for line in open(f"{work}/{inp}"):
         o = json.loads(line)
         sent[o["key"]] = o["timestamp"]
     start = min(sent.values()) if sent else 0
-    lat = []
-    for line in open(f"{work}/{out}"):
-        o = json.loads(line)
-        if o["key"] in sent and sent[o["key"]] >= start + skip_ms:
-            lat.append(o["timestamp"] - sent[o["key"]])
-    return sorted(lat)
-def pct(values, p):
-    return values[min(len(values) - 1, int(p / 100 * len(values)))] if values else float("nan")
-s_lat = latencies("lat-in.jsonl", "lat-out.jsonl")
-def timeline(inp, out, step_ms=250):
-    """(start of step in s, records, p50, p99, max) by send time."""
-    sent = {}
-    for line in open(f"{work}/{inp}"):
-        o = json.loads(line)
-        sent[o["key"]] = o["timestamp"]
-    start = min(sent.values()) if sent else 0
-    steps = {}
+    pairs = []
     for line in open(f"{work}/{out}"):
         o = json.loads(line)
         if o["key"] in sent:
-            step = (sent[o["key"]] - start) // step_ms
-            steps.setdefault(step, []).append(o["timestamp"] - sent[o["key"]])
-    return [(k * step_ms / 1000, len(v), pct(sorted(v), 50), pct(sorted(v), 99),
-             max(v)) for k, v in sorted(steps.items())]
+            pairs.append((sent[o["key"]] - start, o["timestamp"] - sent[o["key"]]))
+    return pairs
+def latencies(pairs, skip_ms=0):
+    """Sorted latencies; skip_ms leaves out records sent in the load's first
+    skip_ms (the warm-up: fresh index pages, the first transactions)."""
+    return sorted(latency for offset, latency in pairs if offset >= skip_ms)
+def pct(values, p):
+    return values[min(len(values) - 1, int(p / 100 * len(values)))] if values else float("nan")
+s_pairs = delays("lat-in.jsonl", "lat-out.jsonl")
+r_pairs = delays("lrelay-in.jsonl", "lrelay-out.jsonl")
+s_lat = latencies(s_pairs)
+r_lat = latencies(r_pairs)
+def timeline(pairs, step_ms=250):
+    """(start of step in s, records, p50, p99, max) by send time."""
+    steps = {}
+    for offset, latency in pairs:
+        steps.setdefault(offset // step_ms, []).append(latency)
+    rows = []
+    for k, v in sorted(steps.items()):
+        v.sort()
+        rows.append((k * step_ms / 1000, len(v), pct(v, 50), pct(v, 99), v[-1]))
+    return rows
 with open(f"{out_dir}/latency_timeline.tsv", "w") as f:
     f.write("# send time (s)\trecords\tp50 ms\tp99 ms\tmax ms (storyd)\n")
-    for row in timeline("lat-in.jsonl", "lat-out.jsonl"):
+    for row in timeline(s_pairs):
         f.write("\t".join(str(v) for v in row) + "\n")
-r_lat = latencies("lrelay-in.jsonl", "lrelay-out.jsonl")
 with open(f"{out_dir}/latency.tsv", "w") as f:
     for i, (a, b) in enumerate(zip(s_lat, r_lat)):
         f.write(f"{100.0 * i / len(s_lat):.3f}\t{a}\t{b}\n")
@@ -189,8 +189,8 @@ print(f"| saturation throughput, at least once | {alo_rate:.0f} /s | | "
       f"{alo_rate / relay_rate:.2f} |")
 print(f"| latency p50 at {offered:.0f} /s offered | {pct(s_lat, 50)} ms | {pct(r_lat, 50)} ms | |")
 print(f"| latency p99 at {offered:.0f} /s offered | {pct(s_lat, 99)} ms | {pct(r_lat, 99)} ms | |")
-s_steady = latencies("lat-in.jsonl", "lat-out.jsonl", 1000)
-r_steady = latencies("lrelay-in.jsonl", "lrelay-out.jsonl", 1000)
+s_steady = latencies(s_pairs, 1000)
+r_steady = latencies(r_pairs, 1000)
 print(f"| latency p50 / p99 after the first second of load | {pct(s_steady, 50)} / "
       f"{pct(s_steady, 99)} ms | {pct(r_steady, 50)} / {pct(r_steady, 99)} ms | |")
 print(f"| records measured for latency | {len(s_lat)} | {len(r_lat)} | |")
