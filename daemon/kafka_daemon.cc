@@ -29,6 +29,7 @@
 #include "daemon/changelog.h"
 #include "daemon/http_server.h"
 #include "daemon/metrics.h"
+#include "daemon/reorder_buffer.h"
 
 namespace storyd {
 namespace {
@@ -217,10 +218,8 @@ class KafkaDaemon {
   // Holds a consumed record until ReleaseInOrder hands it on (takes it).
   void Buffer(rd_kafka_message_t* message);
   // Submits buffered records in timestamp order across partitions, each
-  // partition's own order kept: the head with the smallest timestamp goes
-  // first once every assigned partition has a record waiting, once the
-  // oldest has waited kafka.reorder_ms, or once the buffer is full; `all`
-  // releases everything.
+  // partition's own order kept (ReorderBuffer says when a record is due);
+  // `all` releases everything.
   void ReleaseInOrder(bool all);
   void DropBuffered();
   void Submit(rd_kafka_message_t* message);
@@ -310,12 +309,8 @@ class KafkaDaemon {
       jobs_;  // by seq, until emitted
   std::map<int32_t, PartitionTrack> partitions_;
   std::vector<int32_t> assigned_;
-  struct Buffered {
-    rd_kafka_message_t* message;
-    Clock::time_point arrived;
-  };
-  std::map<int32_t, std::deque<Buffered>> reorder_;  // by partition
-  size_t buffered_ = 0;
+  ReorderBuffer<rd_kafka_message_t*> reorder_{
+      std::chrono::milliseconds(config_.kafka.reorder_ms), 2048};
   int64_t in_flight_ = 0;  // consumed, not yet acknowledged
   bool paused_ = false;
 
@@ -1052,53 +1047,23 @@ void KafkaDaemon::Commit(bool synchronous) {
 }
 
 void KafkaDaemon::Buffer(rd_kafka_message_t* message) {
-  reorder_[message->partition].push_back({message, Clock::now()});
-  ++buffered_;
+  rd_kafka_timestamp_type_t type;
+  reorder_.Push({.record = message,
+                 .partition = message->partition,
+                 .timestamp_ms = rd_kafka_message_timestamp(message, &type),
+                 .arrived = Clock::now()});
 }
 
 void KafkaDaemon::ReleaseInOrder(bool all) {
-  constexpr size_t kMaxBuffered = 2048;
-  const auto window = std::chrono::milliseconds(config_.kafka.reorder_ms);
-  while (buffered_ > 0) {
-    std::deque<Buffered>* first = nullptr;
-    int64_t first_timestamp = 0;
-    Clock::time_point oldest = Clock::time_point::max();
-    bool every_partition_waiting = !assigned_.empty();
-    for (int32_t partition : assigned_) {
-      auto it = reorder_.find(partition);
-      if (it == reorder_.end() || it->second.empty())
-        every_partition_waiting = false;
-    }
-    for (auto& [partition, queue] : reorder_) {
-      if (queue.empty()) continue;
-      rd_kafka_timestamp_type_t type;
-      int64_t timestamp =
-          rd_kafka_message_timestamp(queue.front().message, &type);
-      // Ties go to the lower partition (the map is ordered).
-      if (first == nullptr || timestamp < first_timestamp) {
-        first = &queue;
-        first_timestamp = timestamp;
-      }
-      oldest = std::min(oldest, queue.front().arrived);
-    }
-    const bool due = all || window.count() == 0 || every_partition_waiting ||
-                     buffered_ >= kMaxBuffered ||
-                     Clock::now() - oldest >= window;
-    if (!due) return;
-    rd_kafka_message_t* message = first->front().message;
-    first->pop_front();
-    --buffered_;
-    Submit(message);
-    rd_kafka_message_destroy(message);
+  while (auto entry = reorder_.PopDue(Clock::now(), all)) {
+    Submit(entry->record);
+    rd_kafka_message_destroy(entry->record);
   }
 }
 
 void KafkaDaemon::DropBuffered() {
-  for (auto& [partition, queue] : reorder_) {
-    for (Buffered& buffered : queue) rd_kafka_message_destroy(buffered.message);
-  }
-  reorder_.clear();
-  buffered_ = 0;
+  for (rd_kafka_message_t* message : reorder_.TakeAll())
+    rd_kafka_message_destroy(message);
 }
 
 void KafkaDaemon::Drain() {
@@ -1224,6 +1189,7 @@ void KafkaDaemon::Rebalance(rd_kafka_resp_err_t error,
     assigned_.clear();
     for (int i = 0; i < partitions->cnt; ++i)
       assigned_.push_back(partitions->elems[i].partition);
+    reorder_.SetAssigned(assigned_);
     rd_kafka_assign(consumer_.get(), partitions);
     paused_ = false;
     assigned_any_.store(true);
@@ -1238,6 +1204,7 @@ void KafkaDaemon::Rebalance(rd_kafka_resp_err_t error,
   Drain();
   partitions_.clear();
   assigned_.clear();
+  reorder_.SetAssigned(assigned_);
   rd_kafka_assign(consumer_.get(), nullptr);
 }
 
@@ -1317,7 +1284,7 @@ void KafkaDaemon::ConsumeLoop() {
       continue;
     }
     rd_kafka_message_t* message = rd_kafka_consumer_poll(
-        consumer_.get(), in_flight_ > 0 || buffered_ > 0 ? 5 : 100);
+        consumer_.get(), in_flight_ > 0 || reorder_.size() > 0 ? 5 : 100);
     if (message != nullptr) {
       if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         Buffer(message);
