@@ -11,7 +11,8 @@
 # build/bench/latency.png with gnuplot (installed from Debian if missing).
 # Usage: bench/kafka_e2e.sh [copies_of_dev_data=5] [threads=0] [latency_seconds=20]
 # STORYD_BIN=path runs another storyd binary (an older build, to compare);
-# ORDER=files feeds the articles in the files' order instead of shuffled.
+# ORDER=files feeds the articles in the files' order instead of shuffled;
+# KAFKA_TOML="key = value" adds lines to storyd's [kafka] section.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 source "$root/bench/bench_lib.sh"
@@ -68,6 +69,7 @@ changelog_topic = "$run-$1-changelog"
 exactly_once = ${2:-true}
 instance_id = "bench"
 "bootstrap.servers" = "$brokers"
+${KAFKA_TOML:-}
 [metrics]
 port = 0
 TOML
