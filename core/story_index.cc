@@ -229,6 +229,9 @@ std::optional<StoryMatch> StoryIndex::FindBest(
     }
     return dot / std::sqrt(story.norm2);
   };
+  // The leading candidate's exact cosine, once computed for the pruning
+  // below, is not computed again in the loop.
+  std::optional<std::pair<uint64_t, double>> leading_exact;
   if (ranked.size() > 1) {
     // Thousands of stories may share a term with the article, and the loop
     // below stops at the first whose bound is under the best score so far,
@@ -239,6 +242,7 @@ std::optional<StoryMatch> StoryIndex::FindBest(
     const Story& story = stories_.at(key);
     StoryMatch leading;
     leading.cosine = exact_cosine(story, -negative_cosine);
+    leading_exact.emplace(key, leading.cosine);
     score_of(story, &leading);
     std::erase_if(ranked, [&](const std::pair<double, uint64_t>& candidate) {
       return -candidate.first + unread_bound < leading.score;
@@ -258,7 +262,9 @@ std::optional<StoryMatch> StoryIndex::FindBest(
     // win.
     if (best.has_value() && -negative_cosine + unread_bound < best->score)
       break;
-    match.cosine = exact_cosine(story, -negative_cosine);
+    match.cosine = leading_exact.has_value() && leading_exact->first == key
+                       ? leading_exact->second
+                       : exact_cosine(story, -negative_cosine);
     score_of(story, &match);
     if (!best.has_value() || match.score > best->score ||
         (match.score == best->score && key < best->story)) {
