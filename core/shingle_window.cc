@@ -323,6 +323,12 @@ std::optional<uint32_t> ShingleWindow::Intersect(
   // Two accumulators keep the multiplies of neighbouring words independent.
   uint64_t checksum_odd = 0;
   uint32_t chunk[kReadChunk];
+  // The least Jaccard index of sets sharing `enough` values.
+  const double min_jaccard =
+      enough == 0 ? 0.0
+                  : static_cast<double>(enough) /
+                        static_cast<double>(shingles.size() + view.len -
+                                            std::min<size_t>(enough, view.len));
   // Reads every word (also after the query is exhausted) for the checksum,
   // unless the count cannot reach `enough`.
   for (uint32_t base = 0; base < view.len; base += kReadChunk) {
@@ -350,7 +356,13 @@ std::optional<uint32_t> ShingleWindow::Intersect(
     // can only make such a candidate look less like a copy.
     const size_t still_possible =
         std::min<size_t>(shingles.size() - query_pos, view.len - (base + m));
-    if (shared + still_possible < enough) {
+    // Or once the values read, a random sample of the union, make a
+    // Jaccard index that could give `enough` implausible: most candidates
+    // share a sentence or two, and this stops after the first chunk or two
+    // instead of after about half of the set.
+    if (shared + still_possible < enough ||
+        (shared < enough && base + m < view.len &&
+         PrefixRulesOut(query_pos + base + m - shared, shared, min_jaccard))) {
       // relaxed: ordered after the acquire word loads above.
       if (word_cursor_.load(std::memory_order_relaxed) - view.offset >
           arena_words_) {
@@ -521,6 +533,34 @@ void ShingleWindow::Lookup(absl::Span<const uint32_t> shingles,
         Match(shingles, query_hash, hits[i].view, min_containment, &known);
     if (m.has_value() && m->containment >= min_containment) out->push_back(*m);
   }
+}
+
+bool ShingleWindow::PrefixRulesOut(size_t union_prefix, size_t shared_prefix,
+                                   double min_jaccard) {
+  // Shingle values are hashes, so the union's values up to any value are a
+  // uniform random sample of the union, and the shared ones among U of them
+  // are hypergeometric with mean U J (J the sets' Jaccard index). By the
+  // Chernoff bound (which holds for sampling without replacement), U draws
+  // with a share x < J0 <= J have a chance below exp(-U KL(x || J0)). A
+  // set at the containment threshold itself is thus lost with a chance
+  // below e^-32 (2^-46) per check, a real copy (far above it) with far less.
+  if (union_prefix == 0 || min_jaccard <= 0 || shared_prefix >= union_prefix) {
+    return false;
+  }
+  if (min_jaccard >= 1) return true;  // Identical sets share every value.
+  constexpr double kLogRisk = 32;
+  const double u = static_cast<double>(union_prefix);
+  const double x = static_cast<double>(shared_prefix) / u;
+  if (x >= min_jaccard) return false;
+  // Cheap bounds first: (J0 - x)^2 / (2 J0) <= KL(x || J0) <= -ln(1 - J0)
+  // <= J0 / (1 - J0).
+  if (u * min_jaccard / (1 - min_jaccard) <= kLogRisk) return false;
+  const double gap = min_jaccard - x;
+  if (u * gap * gap / (2 * min_jaccard) > kLogRisk) return true;
+  const double divergence =
+      (shared_prefix == 0 ? 0.0 : x * std::log(x / min_jaccard)) +
+      (1 - x) * std::log((1 - x) / (1 - min_jaccard));
+  return u * divergence > kLogRisk;
 }
 
 bool ShingleWindow::CouldReach(size_t query_size, size_t candidate_size,

@@ -165,6 +165,14 @@ class ShingleWindow {
   // Bytes allocated (arena, records, anchor heads, seq table, object).
   size_t MemoryBytes() const;
 
+  // True when the smallest `union_prefix` values of the union of two sets of
+  // hash values, `shared_prefix` of them in both sets, rule out a Jaccard
+  // index of `min_jaccard` or more for the whole sets: such a prefix has a
+  // chance below 2^-46 (see the .cc). Lookup stops reading a candidate's set
+  // then. Pure; public for its tests.
+  static bool PrefixRulesOut(size_t union_prefix, size_t shared_prefix,
+                             double min_jaccard);
+
   size_t arena_words() const { return arena_words_; }
   size_t max_entries() const { return max_entries_; }
 
@@ -191,8 +199,9 @@ class ShingleWindow {
   // Reads record `number` consistently; nullopt if expired or overwritten.
   std::optional<RecordView> ReadRecord(uint64_t number) const;
   // |shingles n set of view|, or nullopt if the words were overwritten.
-  // Stops reading once the two sets cannot share `enough` values any more
-  // and then returns a count below `enough` (0: always the exact count).
+  // Stops reading once the two sets cannot share `enough` values any more,
+  // or once the values read make it implausible (PrefixRulesOut), and then
+  // returns a count below `enough` (0: always the exact count).
   std::optional<uint32_t> Intersect(absl::Span<const uint32_t> shingles,
                                     const RecordView& view,
                                     uint32_t enough) const;

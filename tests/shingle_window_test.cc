@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstdint>
 #include <random>
 #include <set>
@@ -176,6 +177,92 @@ TEST(ShingleWindowTest, ContainmentExactAcrossChunkAndBlockBoundaries) {
       }
     }
   }
+}
+
+// Lookup stops reading a candidate once the values read rule out the
+// threshold (PrefixRulesOut). Its rule against the Chernoff bound computed
+// here directly, on a grid of prefixes.
+TEST(ShingleWindowTest, PrefixRuleIsTheChernoffBound) {
+  EXPECT_FALSE(ShingleWindow::PrefixRulesOut(0, 0, 0.3));
+  EXPECT_FALSE(ShingleWindow::PrefixRulesOut(500, 0, 0.0));
+  EXPECT_FALSE(ShingleWindow::PrefixRulesOut(500, 500, 0.9));
+  // Sets of Jaccard 1 are identical: one unshared value rules them out.
+  EXPECT_TRUE(ShingleWindow::PrefixRulesOut(2, 1, 1.0));
+  // A typical non-copy: nothing shared in the first chunk's union.
+  EXPECT_TRUE(ShingleWindow::PrefixRulesOut(128, 0, 1.0 / 3));
+  // Too few values to tell, or a share at the threshold itself.
+  EXPECT_FALSE(ShingleWindow::PrefixRulesOut(40, 0, 1.0 / 3));
+  EXPECT_FALSE(ShingleWindow::PrefixRulesOut(3000, 1000, 1.0 / 3));
+  int ruled_out = 0;
+  for (double jaccard : {0.05, 0.2, 1.0 / 3, 0.5, 0.8}) {
+    for (size_t u = 1; u <= 2000; u += 7) {
+      for (size_t shared = 0; shared <= u; shared += 1 + u / 50) {
+        const double x = static_cast<double>(shared) / static_cast<double>(u);
+        double divergence = 0;
+        if (x < jaccard) {
+          divergence = (1 - x) * std::log((1 - x) / (1 - jaccard));
+          if (shared > 0) divergence += x * std::log(x / jaccard);
+        }
+        const double bound = static_cast<double>(u) * divergence;
+        if (std::abs(bound - 32) < 1e-9) continue;  // Rounding either way.
+        EXPECT_EQ(ShingleWindow::PrefixRulesOut(u, shared, jaccard), bound > 32)
+            << u << " " << shared << " " << jaccard;
+        ruled_out += bound > 32;
+      }
+    }
+  }
+  EXPECT_GT(ruled_out, 1000);
+}
+
+// Pairs of random sets at the containment threshold exactly, and one value
+// below it: every one at the threshold that shares two anchors is reported
+// with its exact count, none below it, whatever the sizes.
+TEST(ShingleWindowTest, SetsAtTheThresholdAreAlwaysFound) {
+  std::mt19937_64 rng(41);
+  struct Sizes {
+    size_t query, stored;
+  };
+  int found = 0;
+  for (const Sizes sizes : {Sizes{300, 300}, Sizes{200, 600}, Sizes{600, 200},
+                            Sizes{1000, 1000}, Sizes{70, 500}}) {
+    for (double threshold : {0.2, 0.5, 0.8}) {
+      const size_t smaller = std::min(sizes.query, sizes.stored);
+      const size_t at = static_cast<size_t>(
+          std::ceil(threshold * static_cast<double>(smaller) - 1e-9));
+      for (int trial = 0; trial < 200; ++trial) {
+        for (size_t shared : {at, at - 1}) {
+          // Distinct random values: shared ones first, then each side's own.
+          Set pool =
+              RandomSet(rng, sizes.query + sizes.stored - shared, 0xffffffffu);
+          std::shuffle(pool.begin(), pool.end(), rng);
+          const auto own = pool.begin() + static_cast<ptrdiff_t>(shared);
+          Set query(pool.begin(), own);
+          Set stored(pool.begin(), own);
+          query.insert(query.end(), own,
+                       own + static_cast<ptrdiff_t>(sizes.query - shared));
+          stored.insert(stored.end(),
+                        own + static_cast<ptrdiff_t>(sizes.query - shared),
+                        pool.end());
+          query = Normalize(query);
+          stored = Normalize(stored);
+          ASSERT_EQ(Shared(query, stored), shared);
+          ShingleWindow window(1 << 12, 64);
+          ASSERT_TRUE(window.Insert(7, stored));
+          std::vector<ShingleMatch> got;
+          window.Lookup(query, threshold, 8, &got);
+          if (shared < at) {
+            EXPECT_TRUE(got.empty());
+          } else if (SharedAnchors(query, stored) > 1) {
+            ASSERT_EQ(got.size(), 1u) << sizes.query << " " << sizes.stored
+                                      << " " << threshold << " " << trial;
+            EXPECT_EQ(got[0].shared, shared);
+            ++found;
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GT(found, 1000);
 }
 
 // Copies of one set are intersected once per lookup and the count reused;
