@@ -3,6 +3,7 @@
 #include "core/shingle_window.h"
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cmath>
 
@@ -452,41 +453,75 @@ void ShingleWindow::Lookup(absl::Span<const uint32_t> shingles,
   std::vector<Hit> hits;
   std::vector<KnownSet> known;
   const uint64_t query_hash = ContentHash(shingles);
+  // Records a hit for one chain node; the chain's next node, or nullopt
+  // where the chain ends (or is cut by expiry or an overwrite).
+  auto visit = [&](uint64_t node, uint32_t anchor) -> std::optional<uint64_t> {
+    const uint64_t number = node >> kAnchorShift;
+    const size_t index = node & (kMaxAnchors - 1);
+    // relaxed: every node in the chain was claimed before the head load
+    // (acquire), so end > number; stale values only keep more.
+    const uint64_t end = record_cursor_.load(std::memory_order_relaxed);
+    if (number == 0 || end - number > max_entries_) {
+      return std::nullopt;  // Expired.
+    }
+    const Record& rec = RecordFor(number);
+    // acquire: pairs with the publishing release store of the stamp.
+    const uint64_t stamp = rec.stamp.load(std::memory_order_acquire);
+    if (!Readable(stamp, number)) return std::nullopt;  // Chain is cut.
+    // acquire (plain loads on x86): pair with the writer's release stores
+    // (seqlock read side); a later writer's value makes the re-load differ.
+    const uint32_t value = rec.anchor[index].load(std::memory_order_acquire);
+    const uint32_t link = rec.next[index].load(std::memory_order_acquire);
+    RecordView view;
+    view.number = number;
+    view.seq = rec.seq.load(std::memory_order_acquire);
+    view.offset = rec.offset.load(std::memory_order_acquire);
+    view.len = rec.len.load(std::memory_order_acquire);
+    view.checksum = rec.checksum.load(std::memory_order_acquire);
+    view.content_hash = rec.content_hash.load(std::memory_order_acquire);
+    // relaxed: ordered after the acquire loads above.
+    if ((rec.stamp.load(std::memory_order_relaxed) >> 2) != number) {
+      return std::nullopt;
+    }
+    if (value == anchor) hits.push_back(Hit{view, 1});
+    if (link == 0) return std::nullopt;
+    return node + static_cast<uint64_t>(
+                      static_cast<int64_t>(static_cast<int32_t>(link)));
+  };
+  // The anchors' chains are walked together, one node of each in turn, and
+  // each chain's next record is prefetched: a chain is a pointer chase (one
+  // cache miss after another), but different chains are independent, so
+  // their misses overlap. The hits do not depend on the walking order.
+  struct Chain {
+    uint64_t node;
+    uint32_t anchor;
+    uint32_t steps;
+  };
+  std::array<Chain, kMaxAnchors> chains;
+  size_t live = 0;
   const size_t num_anchors = std::min(kMaxAnchors, shingles.size());
   for (size_t a = 0; a < num_anchors; ++a) {
-    const uint32_t anchor = shingles[a];
     // acquire: pairs with the release CAS of the push that stored the head,
     // making the chain behind it (stamps, fields, links) visible.
-    uint64_t node =
-        anchor_heads_[AnchorBucket(anchor)].load(std::memory_order_acquire);
-    for (size_t steps = 0; node != 0 && steps < kMaxChainWalk; ++steps) {
-      const uint64_t number = node >> kAnchorShift;
-      const size_t index = node & (kMaxAnchors - 1);
-      // relaxed: every node in the chain was claimed before the head load
-      // above (acquire), so end > number; stale values only keep more.
-      const uint64_t end = record_cursor_.load(std::memory_order_relaxed);
-      if (number == 0 || end - number > max_entries_) break;  // Expired.
-      const Record& rec = RecordFor(number);
-      // acquire: pairs with the publishing release store of the stamp.
-      const uint64_t stamp = rec.stamp.load(std::memory_order_acquire);
-      if (!Readable(stamp, number)) break;  // Overwritten: chain is cut.
-      // acquire (plain loads on x86): pair with the writer's release stores
-      // (seqlock read side); a later writer's value makes the re-load differ.
-      const uint32_t value = rec.anchor[index].load(std::memory_order_acquire);
-      const uint32_t link = rec.next[index].load(std::memory_order_acquire);
-      RecordView view;
-      view.number = number;
-      view.seq = rec.seq.load(std::memory_order_acquire);
-      view.offset = rec.offset.load(std::memory_order_acquire);
-      view.len = rec.len.load(std::memory_order_acquire);
-      view.checksum = rec.checksum.load(std::memory_order_acquire);
-      view.content_hash = rec.content_hash.load(std::memory_order_acquire);
-      // relaxed: ordered after the acquire loads above.
-      if ((rec.stamp.load(std::memory_order_relaxed) >> 2) != number) break;
-      if (value == anchor) hits.push_back(Hit{view, 1});
-      if (link == 0) break;
-      node += static_cast<uint64_t>(
-          static_cast<int64_t>(static_cast<int32_t>(link)));
+    const uint64_t head = anchor_heads_[AnchorBucket(shingles[a])].load(
+        std::memory_order_acquire);
+    if (head != 0) chains[live++] = Chain{head, shingles[a], 0};
+  }
+  while (live > 0) {
+    for (size_t c = 0; c < live;) {
+      Chain& chain = chains[c];
+      const std::optional<uint64_t> next = visit(chain.node, chain.anchor);
+      if (!next.has_value() || ++chain.steps == kMaxChainWalk) {
+        chain = chains[--live];  // Done; the last chain takes its place.
+        continue;
+      }
+      chain.node = *next;
+      const Record& rec = RecordFor(*next >> kAnchorShift);
+      const size_t index = *next & (kMaxAnchors - 1);
+      __builtin_prefetch(&rec.stamp);
+      __builtin_prefetch(&rec.anchor[index]);
+      __builtin_prefetch(&rec.next[index]);
+      ++c;
     }
   }
   if (hits.empty()) return;
