@@ -8,8 +8,8 @@
 // indexes' elements are std::atomic integers (or structs of them) whose
 // initial state is all-zero bits, so the zero pages *are* their initial
 // state and no constructor runs. Arrays of 2 MiB or more are advised onto
-// transparent huge pages (see MapZeroed). T must be trivially destructible and its
-// all-zero representation must be its default state; the static_asserts
+// transparent huge pages (see MapZeroed). T must be trivially destructible and
+// its all-zero representation must be its default state; the static_asserts
 // check what the type system can.
 //
 // Thread safety: the array itself is immutable after construction; its
