@@ -549,16 +549,21 @@ void ShingleWindow::Lookup(absl::Span<const uint32_t> shingles,
   }
   hits.resize(unique);
   const size_t take = std::min(max_candidates, hits.size());
-  std::partial_sort(hits.begin(), hits.begin() + take, hits.end(),
-                    [](const Hit& a, const Hit& b) {
-                      if (a.shared_anchors != b.shared_anchors) {
-                        return a.shared_anchors > b.shared_anchors;
-                      }
-                      if (a.view.seq != b.view.seq) {
-                        return a.view.seq < b.view.seq;
-                      }
-                      return a.view.number < b.view.number;
-                    });
+  auto first_candidate = [](const Hit& a, const Hit& b) {
+    if (a.shared_anchors != b.shared_anchors) {
+      return a.shared_anchors > b.shared_anchors;
+    }
+    if (a.view.seq != b.view.seq) return a.view.seq < b.view.seq;
+    return a.view.number < b.view.number;
+  };
+  // The leading `take` in order: a selection, then a sort of those alone
+  // (a copy-heavy stream gives hundreds of distinct hits; a heap over all
+  // of them cost more). The order is total, so the result is the same.
+  if (take < hits.size()) {
+    std::nth_element(hits.begin(), hits.begin() + take, hits.end(),
+                     first_candidate);
+  }
+  std::sort(hits.begin(), hits.begin() + take, first_candidate);
   for (size_t i = 0; i < take; ++i) {
     if (!CouldReach(shingles.size(), hits[i].view.len, hits[i].shared_anchors,
                     min_containment)) {
