@@ -285,7 +285,7 @@ bool ShingleWindow::Insert(uint64_t seq, absl::Span<const uint32_t> shingles) {
 }
 
 std::optional<ShingleWindow::RecordView> ShingleWindow::ReadRecord(
-    uint64_t number) const {
+    uint64_t number, size_t node_index, AnchorNode* node) const {
   // relaxed: a stale value only delays the expiry decision; stamps decide.
   const uint64_t end = record_cursor_.load(std::memory_order_relaxed);
   if (number == 0 || end - number > max_entries_) return std::nullopt;
@@ -293,6 +293,11 @@ std::optional<ShingleWindow::RecordView> ShingleWindow::ReadRecord(
   // acquire: pairs with the publishing release store of the stamp.
   const uint64_t stamp = rec.stamp.load(std::memory_order_acquire);
   if (!Readable(stamp, number)) return std::nullopt;
+  if (node != nullptr) {
+    // acquire (plain loads on x86): as the fields below.
+    node->value = rec.anchor[node_index].load(std::memory_order_acquire);
+    node->link = rec.next[node_index].load(std::memory_order_acquire);
+  }
   RecordView view;
   view.number = number;
   // acquire (plain loads on x86): pair with the writer's release stores; a
@@ -456,37 +461,16 @@ void ShingleWindow::Lookup(absl::Span<const uint32_t> shingles,
   // Records a hit for one chain node; the chain's next node, or nullopt
   // where the chain ends (or is cut by expiry or an overwrite).
   auto visit = [&](uint64_t node, uint32_t anchor) -> std::optional<uint64_t> {
-    const uint64_t number = node >> kAnchorShift;
-    const size_t index = node & (kMaxAnchors - 1);
-    // relaxed: every node in the chain was claimed before the head load
-    // (acquire), so end > number; stale values only keep more.
-    const uint64_t end = record_cursor_.load(std::memory_order_relaxed);
-    if (number == 0 || end - number > max_entries_) {
-      return std::nullopt;  // Expired.
-    }
-    const Record& rec = RecordFor(number);
-    // acquire: pairs with the publishing release store of the stamp.
-    const uint64_t stamp = rec.stamp.load(std::memory_order_acquire);
-    if (!Readable(stamp, number)) return std::nullopt;  // Chain is cut.
-    // acquire (plain loads on x86): pair with the writer's release stores
-    // (seqlock read side); a later writer's value makes the re-load differ.
-    const uint32_t value = rec.anchor[index].load(std::memory_order_acquire);
-    const uint32_t link = rec.next[index].load(std::memory_order_acquire);
-    RecordView view;
-    view.number = number;
-    view.seq = rec.seq.load(std::memory_order_acquire);
-    view.offset = rec.offset.load(std::memory_order_acquire);
-    view.len = rec.len.load(std::memory_order_acquire);
-    view.checksum = rec.checksum.load(std::memory_order_acquire);
-    view.content_hash = rec.content_hash.load(std::memory_order_acquire);
-    // relaxed: ordered after the acquire loads above.
-    if ((rec.stamp.load(std::memory_order_relaxed) >> 2) != number) {
-      return std::nullopt;
-    }
-    if (value == anchor) hits.push_back(Hit{view, 1});
-    if (link == 0) return std::nullopt;
-    return node + static_cast<uint64_t>(
-                      static_cast<int64_t>(static_cast<int32_t>(link)));
+    // Every node in the chain was claimed before the head load (acquire),
+    // so its record is expired, overwritten or readable as a snapshot.
+    AnchorNode anchor_node;
+    const std::optional<RecordView> view = ReadRecord(
+        node >> kAnchorShift, node & (kMaxAnchors - 1), &anchor_node);
+    if (!view.has_value()) return std::nullopt;  // The chain is cut.
+    if (anchor_node.value == anchor) hits.push_back(Hit{*view, 1});
+    if (anchor_node.link == 0) return std::nullopt;
+    return node + static_cast<uint64_t>(static_cast<int64_t>(
+                      static_cast<int32_t>(anchor_node.link)));
   };
   // The anchors' chains are walked together, one node of each in turn, and
   // each chain's next record is prefetched: a chain is a pointer chase (one

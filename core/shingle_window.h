@@ -197,7 +197,14 @@ class ShingleWindow {
   size_t AnchorBucket(uint32_t anchor) const;
   SeqGroup& SeqGroupFor(uint64_t seq) const;
   // Reads record `number` consistently; nullopt if expired or overwritten.
-  std::optional<RecordView> ReadRecord(uint64_t number) const;
+  // With `node` non-null, also reads anchor node `node_index` of the record
+  // (its value and link) in the same consistent snapshot.
+  struct AnchorNode {
+    uint32_t value = 0;
+    uint32_t link = 0;
+  };
+  std::optional<RecordView> ReadRecord(uint64_t number, size_t node_index = 0,
+                                       AnchorNode* node = nullptr) const;
   // |shingles n set of view|, or nullopt if the words were overwritten.
   // Stops reading once the two sets cannot share `enough` values any more,
   // or once the values read make it implausible (PrefixRulesOut), and then
