@@ -6,11 +6,17 @@
 #   2. every test under AddressSanitizer + UBSan (build-asan/, clang), and the
 #      libFuzzer targets for a bounded time,
 #   3. the index and concurrency tests under ThreadSanitizer (build-tsan/).
+# It starts with the style check: every C++ file as clang-format
+# (.clang-format, Google style) would write it.
 # Safe to run twice: build trees are reused.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 "$root/deploy/setup.sh"
+
+echo "== clang-format check"
+find core daemon bench tests \( -name '*.cc' -o -name '*.h' \) -print0 |
+  xargs -0 clang-format --dry-run --Werror
 
 configure() {  # dir, extra cmake args...
   local dir=$1
