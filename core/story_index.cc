@@ -8,12 +8,14 @@
 namespace storyd {
 namespace {
 
-// Candidate stories scored exactly per lookup, after a first pass over the
-// postings; and the longest posting list read in that first pass (longer
-// ones belong to words so common in the window that they tell stories
-// apart poorly, and would make lookups slow).
-constexpr size_t kMaxCandidates = 64;
+// The longest posting list a lookup reads (longer ones belong to words so
+// common in the window that they tell stories apart poorly, and would make
+// lookups slow): such a term adds to the candidates' exact scores but
+// makes no story a candidate.
 constexpr size_t kMaxPostingScan = 256;
+// Postings a lookup reads rather than look a term up in one candidate's
+// centroid.
+constexpr size_t kPostingsPerCandidateLookup = 16;
 constexpr uint64_t kExpiryInterval = 256;  // articles between expiry scans
 
 }  // namespace
@@ -125,8 +127,9 @@ std::optional<StoryMatch> StoryIndex::FindBest(
     const TermVector& vector, std::optional<int64_t> unix_seconds,
     absl::Span<const uint16_t> text_years) const {
   // Dot products with every story that shares a term, from the postings.
-  // They are exact unless a posting list was too long to read; only then
-  // are the leading candidates recomputed term by term.
+  // They are exact unless a posting list was skipped as too long to read;
+  // only then are candidates re-scored, with the skipped terms looked up
+  // in their centroids.
   //
   // Terms go heaviest first. The lightest terms whose weights have an L2
   // norm below the threshold (the "tail") only add to stories already
@@ -152,42 +155,89 @@ std::optional<StoryMatch> StoryIndex::FindBest(
   if (dot_by_slot_.size() < slot_key_.size()) {
     dot_by_slot_.resize(slot_key_.size(), 0.0);
   }
-  touched_slots_.clear();
-  bool skipped_a_posting = false;
-  double skipped_norm2 = 0;  // of the article's terms whose postings were
-                             // skipped
+  // The lists to read, and room for every slot they could touch; the lists
+  // too long to read for candidates come after.
+  std::vector<std::pair<float, const PostingList*>> lists;
+  lists.reserve(by_weight.size());
+  std::vector<std::pair<uint64_t, float>> long_lists;  // terms, weights
+  size_t posting_count = 0;
+  size_t head_lists = 0;  // the lists before the tail's
   for (size_t i = 0; i < by_weight.size(); ++i) {
     const auto [weight, term] = by_weight[i];
     auto posting = postings_.find(term);
     if (posting == postings_.end()) continue;
-    if (posting->second.size() > kMaxPostingScan) {
-      skipped_a_posting = true;
-      skipped_norm2 += static_cast<double>(weight) * weight;
+    const PostingList& list = posting->second;
+    if (list.entries.size() > kMaxPostingScan) {
+      long_lists.emplace_back(term, weight);
       continue;
     }
-    const bool tail = i >= tail_start;
-    for (const Posting& entry : posting->second) {
-      if (entry.weight == 0) continue;  // dropped from its centroid
-      const double product = static_cast<double>(weight) * entry.weight;
-      double& dot = dot_by_slot_[entry.slot];
-      // Products are positive, so a slot is found once its dot is not 0.
-      if (dot == 0) {
-        if (tail) continue;
-        touched_slots_.push_back(entry.slot);
-      }
-      dot += product;
-    }
+    if (i < tail_start) ++head_lists;
+    lists.emplace_back(weight, &list);
+    posting_count += list.entries.size();
   }
+  touched_slots_.resize(posting_count);
+  // Local copies: the compiler cannot keep members in registers across the
+  // stores into the scratch arrays.
+  double* const dots = dot_by_slot_.data();
+  uint32_t* const touched = touched_slots_.data();
+  size_t touched_count = 0;
+  // Without branches on the data: whether a posting finds a new slot is a
+  // coin toss the branch predictor loses about half the time. Products are
+  // positive (a posting's weight is 0 only once dropped from its centroid),
+  // so a slot is new while its dot is 0, and adding 0 leaves a dot as it is.
+  auto read = [&](const PostingList& list, double weight, bool finds) {
+    for (const Posting& entry : list.entries) {
+      const double product = weight * entry.weight;
+      double& dot = dots[entry.slot];
+      const bool fresh = dot == 0;
+      const bool counts = !(fresh && !finds);
+      touched[touched_count] = entry.slot;
+      touched_count += fresh & counts & (product > 0);
+      dot += counts ? product : 0.0;
+    }
+  };
+  for (size_t l = 0; l < lists.size(); ++l)
+    read(*lists[l].second, lists[l].first, l < head_lists);
+  // A long list only adds to the candidates found. It is read when that
+  // costs less than looking the term up in the centroid of each candidate
+  // re-scored below (a cache miss for each, against a streamed read per
+  // posting); otherwise its term is "skipped" and bounded instead.
+  bool skipped_a_posting = false;
+  double skipped_norm2 = 0;      // of the skipped terms' weights
+  double skipped_share_sum = 0;  // their weights times their max_share
+  std::vector<std::pair<uint64_t, float>> skipped;  // terms, weights
+  for (const auto& [term, weight] : long_lists) {
+    const PostingList& list = postings_.find(term)->second;
+    if (list.entries.size() <= kPostingsPerCandidateLookup * touched_count) {
+      read(list, weight, false);
+      continue;
+    }
+    skipped_a_posting = true;
+    skipped_norm2 += static_cast<double>(weight) * weight;
+    skipped_share_sum += weight * list.max_share;
+    skipped.emplace_back(term, weight);
+  }
+  touched_slots_.resize(touched_count);
   // Ranked by cosine, then key, so that the choice never depends on the
   // order the slots were touched in.
-  std::vector<std::pair<double, uint64_t>> ranked;
+  struct Candidate {
+    double negative_cosine;  // of the postings read
+    uint64_t key;
+    double dot;  // of the postings read
+    bool operator<(const Candidate& other) const {
+      return negative_cosine != other.negative_cosine
+                 ? negative_cosine < other.negative_cosine
+                 : key < other.key;
+    }
+  };
+  std::vector<Candidate> ranked;
   ranked.reserve(touched_slots_.size());
   for (uint32_t slot : touched_slots_) {
-    const double dot = dot_by_slot_[slot];
-    dot_by_slot_[slot] = 0;
+    const double dot = dots[slot];
+    dots[slot] = 0;
     const uint64_t key = slot_key_[slot];
     if (key == kNoStory) continue;  // expired; its postings linger
-    ranked.emplace_back(-dot / std::sqrt(slot_norm2_[slot]), key);
+    ranked.push_back({-dot / std::sqrt(slot_norm2_[slot]), key, dot});
   }
   // A candidate's score: its cosine, discounted by the time apart (when
   // both have times) or by the year factor.
@@ -207,22 +257,29 @@ std::optional<StoryMatch> StoryIndex::FindBest(
     match->score = DiscountedScore(match->cosine, match->hours_apart,
                                    match->year_conflict, config_);
   };
-  // Only the leading kMaxCandidates can win: the score never exceeds the
-  // cosine, and the first candidates are re-scored exactly below. They are
-  // taken from a heap in order (smallest -cosine, then key, first), because
-  // without a skipped posting the loop usually stops after one or two.
-  auto after = [](const std::pair<double, uint64_t>& a,
-                  const std::pair<double, uint64_t>& b) { return a > b; };
+  // Candidates are re-scored exactly in order of falling cosine read, until
+  // the bound below says none left can win. They are taken from a heap in
+  // order (smallest -cosine, then key, first), because the loop usually
+  // stops after a few. (The work is bounded by the postings read: no cap on
+  // the candidates is needed, and none makes the result approximate.)
+  auto after = [](const Candidate& a, const Candidate& b) { return b < a; };
   // The exact cosine of a candidate is its cosine from the postings read
-  // plus at most the norm of the article's skipped terms (Cauchy-Schwarz;
-  // 0 when none was skipped), with a margin for rounding: a candidate whose
-  // bound is under the best score so far cannot win.
+  // plus what the skipped terms add: at most the norm of their weights
+  // (Cauchy-Schwarz) and at most the sum of each weight times the term's
+  // largest share in any story (0 when none was skipped), with a margin for
+  // rounding. A candidate whose bound is under the best score so far cannot
+  // win.
   const double unread_bound =
-      skipped_a_posting ? std::sqrt(skipped_norm2) + 1e-9 : 0.0;
-  auto exact_cosine = [&](const Story& story, double read_cosine) {
-    if (!skipped_a_posting) return read_cosine;
-    double dot = 0;
-    for (const auto& [term, weight] : vector) {
+      skipped_a_posting
+          ? std::min(std::sqrt(skipped_norm2), skipped_share_sum) + 1e-9
+          : 0.0;
+  // It adds the skipped terms' products, looked up in the centroid, to the
+  // dot of the postings read (which holds every other shared term: the
+  // candidate was found before the tail's lists were read).
+  auto exact_cosine = [&](const Story& story, const Candidate& candidate) {
+    if (!skipped_a_posting) return -candidate.negative_cosine;
+    double dot = candidate.dot;
+    for (const auto& [term, weight] : skipped) {
       auto it = story.centroid.find(term);
       if (it != story.centroid.end())
         dot += static_cast<double>(weight) * it->second.weight;
@@ -237,22 +294,22 @@ std::optional<StoryMatch> StoryIndex::FindBest(
     // below stops at the first whose bound is under the best score so far,
     // which is at least the leading candidate's score: the others need not
     // go into the heap.
-    const auto [negative_cosine, key] =
-        *std::min_element(ranked.begin(), ranked.end());
-    const Story& story = stories_.at(key);
+    const Candidate& first = *std::min_element(ranked.begin(), ranked.end());
+    const Story& story = stories_.at(first.key);
     StoryMatch leading;
-    leading.cosine = exact_cosine(story, -negative_cosine);
-    leading_exact.emplace(key, leading.cosine);
+    leading.cosine = exact_cosine(story, first);
+    leading_exact.emplace(first.key, leading.cosine);
     score_of(story, &leading);
-    std::erase_if(ranked, [&](const std::pair<double, uint64_t>& candidate) {
-      return -candidate.first + unread_bound < leading.score;
+    std::erase_if(ranked, [&](const Candidate& candidate) {
+      return -candidate.negative_cosine + unread_bound < leading.score;
     });
   }
   std::make_heap(ranked.begin(), ranked.end(), after);
   std::optional<StoryMatch> best;
-  for (size_t taken = 0; taken < kMaxCandidates && !ranked.empty(); ++taken) {
+  while (!ranked.empty()) {
     std::pop_heap(ranked.begin(), ranked.end(), after);
-    const auto [negative_cosine, key] = ranked.back();
+    const Candidate candidate = ranked.back();
+    const uint64_t key = candidate.key;
     ranked.pop_back();
     const Story& story = stories_.at(key);
     StoryMatch match;
@@ -260,11 +317,12 @@ std::optional<StoryMatch> StoryIndex::FindBest(
     // Candidates come by falling cosine read and a score never exceeds its
     // cosine: once the bound drops below the best score, nothing left can
     // win.
-    if (best.has_value() && -negative_cosine + unread_bound < best->score)
+    if (best.has_value() &&
+        -candidate.negative_cosine + unread_bound < best->score)
       break;
     match.cosine = leading_exact.has_value() && leading_exact->first == key
                        ? leading_exact->second
-                       : exact_cosine(story, -negative_cosine);
+                       : exact_cosine(story, candidate);
     score_of(story, &match);
     if (!best.has_value() || match.score > best->score ||
         (match.score == best->score && key < best->story)) {
@@ -341,7 +399,7 @@ void StoryIndex::Add(Story* story, const TermVector& vector,
     story->norm2 +=
         static_cast<double>(entry.weight) * entry.weight - before * before;
     if (bulk_loading_) continue;
-    std::vector<Posting>& list = postings_[term];
+    std::vector<Posting>& list = postings_[term].entries;
     if (inserted) {
       entry.posting = static_cast<uint32_t>(list.size());
       list.push_back({story->slot, entry.weight});
@@ -351,6 +409,9 @@ void StoryIndex::Add(Story* story, const TermVector& vector,
     }
   }
   slot_norm2_[story->slot] = story->norm2;
+  // Only the article's terms gain share: the others' weights stay while
+  // the norm grows.
+  if (!bulk_loading_) RaiseShares(*story, vector);
   ++story->members;
   story->last_update = static_cast<uint64_t>(articles_);
   if (unix_seconds.has_value()) {
@@ -375,7 +436,7 @@ void StoryIndex::PruneCentroid(Story* story) {
   // compacts them away.
   if (!bulk_loading_) {
     for (size_t i = config_.max_centroid_terms; i < terms.size(); ++i)
-      postings_[terms[i].first][terms[i].second.posting].weight = 0;
+      postings_[terms[i].first].entries[terms[i].second.posting].weight = 0;
   }
   terms.resize(config_.max_centroid_terms);
   std::sort(terms.begin(), terms.end(),
@@ -389,6 +450,18 @@ void StoryIndex::PruneCentroid(Story* story) {
   }
   story->centroid = std::move(kept);
   slot_norm2_[story->slot] = story->norm2;
+  // A smaller norm: every kept term's share grew.
+  if (!bulk_loading_) RaiseShares(*story, terms);
+}
+
+template <typename TermRange>
+void StoryIndex::RaiseShares(const Story& story, const TermRange& terms) {
+  const double inverse_norm = 1.0 / std::sqrt(story.norm2);
+  for (const auto& [term, unused] : terms) {
+    const double share = story.centroid.at(term).weight * inverse_norm;
+    double& max_share = postings_[term].max_share;
+    max_share = std::max(max_share, share);
+  }
 }
 
 void StoryIndex::SetBulkLoading(bool bulk) {
@@ -413,10 +486,12 @@ void StoryIndex::RebuildPostings() {
   std::sort(keys.begin(), keys.end());
   for (uint64_t key : keys) {
     Story& story = stories_.at(key);
+    const double inverse_norm = 1.0 / std::sqrt(story.norm2);
     for (auto& [term, entry] : story.centroid) {
-      std::vector<Posting>& list = postings_[term];
-      entry.posting = static_cast<uint32_t>(list.size());
-      list.push_back({story.slot, entry.weight});
+      PostingList& list = postings_[term];
+      entry.posting = static_cast<uint32_t>(list.entries.size());
+      list.entries.push_back({story.slot, entry.weight});
+      list.max_share = std::max(list.max_share, entry.weight * inverse_norm);
       ++posting_entries_;
     }
   }

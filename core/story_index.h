@@ -95,9 +95,13 @@ class StoryIndex {
   // The article's weighted vector under the current document frequencies.
   TermVector Weigh(absl::Span<const ArticleTerm> terms) const;
 
-  // The best-scoring active story for `vector` (nullopt when no story shares
-  // a term with it); it joins that story when Joins() says so. `text_years`
-  // are the article's TextYears (sorted).
+  // The best-scoring active story for `vector` among those it finds
+  // (nullopt when it finds none); it joins that story when Joins() says so.
+  // It finds the stories that share with `vector` a term outside its tail
+  // (its lightest terms, with an L2 norm under the threshold) that is in at
+  // most 256 stories: a story found by nothing else cannot reach the
+  // threshold unless common words carry it. Scores are exact, whatever the
+  // length of the lists. `text_years` are the article's TextYears (sorted).
   std::optional<StoryMatch> FindBest(
       const TermVector& vector, std::optional<int64_t> unix_seconds,
       absl::Span<const uint16_t> text_years = {}) const;
@@ -183,8 +187,19 @@ class StoryIndex {
   // slot, zero between calls, and the slots it touched.
   mutable std::vector<double> dot_by_slot_;
   mutable std::vector<uint32_t> touched_slots_;
-  absl::flat_hash_map<uint64_t, std::vector<Posting>>
-      postings_;  // term -> stories, oldest first
+  struct PostingList {
+    std::vector<Posting> entries;  // oldest first
+    // At least the largest share weight / sqrt(norm2) of the term in any
+    // of these stories' centroids: it bounds what the term can add to a
+    // cosine when the list is too long to read. Raised as shares grow (a
+    // story's norm only falls when its centroid is pruned), made exact
+    // again by RebuildPostings.
+    double max_share = 0;
+  };
+  // Raises the max_share of each of `terms`' lists to the story's share.
+  template <typename TermRange>
+  void RaiseShares(const Story& story, const TermRange& terms);
+  absl::flat_hash_map<uint64_t, PostingList> postings_;  // term -> stories
   size_t posting_entries_ = 0;
   // Decayed document frequencies, scaled by 2^(articles / half-life) so that
   // decay never touches the table; divided back on use.

@@ -152,6 +152,172 @@ TEST(StoryIndexTest, SkippedCommonTermStillCountsForTheBestStory) {
   EXPECT_NEAR(match->cosine, Cosine(article, b), 1e-6);
 }
 
+// A skipped term's bound is the largest share the term has in any story.
+// Pruning a centroid shrinks its norm and so raises the shares of the
+// terms it keeps: the bound must follow, or the story that wins by the
+// skipped term is pruned from the candidates by a bound too low.
+TEST(StoryIndexTest, PrunedCentroidRaisesTheSkippedTermsBound) {
+  StoryConfig config;
+  config.max_centroid_terms = 2;  // pruned beyond 4 terms
+  StoryIndex index{config};
+  constexpr uint64_t kCommon = 1000, kRare = 2000;
+  for (uint64_t i = 0; i < 300; ++i) {
+    index.StartStory(10 + i, "filler",
+                     UnitVector({{kCommon, 0.1f}, {100000 + i, 0.995f}}),
+                     std::nullopt);
+  }
+  // X keeps kCommon and kRare; its common share rises from 0.84 to 0.95.
+  const TermVector x = UnitVector({{kCommon, 0.6f},
+                                   {kRare, 0.2f},
+                                   {3001, 0.19f},
+                                   {3002, 0.19f},
+                                   {3003, 0.19f}});
+  const TermVector x_pruned = UnitVector({{kCommon, 0.6f}, {kRare, 0.2f}});
+  const TermVector y = UnitVector({{kCommon, 0.8f}, {kRare, 0.6f}});
+  index.StartStory(5000, "x", x, std::nullopt);
+  index.StartStory(5001, "y", y, std::nullopt);
+  const TermVector article = UnitVector({{kCommon, 0.9f}, {kRare, 0.436f}});
+  ASSERT_GT(Cosine(article, x_pruned), Cosine(article, y) + 0.005);
+  std::optional<StoryMatch> match = index.FindBest(article, std::nullopt);
+  ASSERT_TRUE(match.has_value());
+  EXPECT_EQ(match->story, 5000u);
+  EXPECT_NEAR(match->cosine, Cosine(article, x_pruned), 1e-6);
+}
+
+// FindBest against a brute force over every story: random stories over a
+// skewed vocabulary (so that the common terms' posting lists are too long
+// to read for candidates, and the bounds, the tail rule and the exact
+// re-scores all come into play), grown by later members, their centroids
+// pruned to `max_centroid_terms` as the index does. The stories FindBest
+// can find are those that share with the article a term whose posting list
+// it reads for candidates (one with at most 256 entries) outside the
+// article's tail (its lightest terms, with an L2 norm under the
+// threshold). Whenever one of those reaches the threshold, FindBest finds
+// the best cosine among them, exact; when none does, it reports no
+// joinable story either.
+void CheckFindBestAgainstBruteForce(size_t max_centroid_terms, uint64_t seed) {
+  StoryConfig config;
+  config.max_centroid_terms = max_centroid_terms;
+  StoryIndex index{config};
+  std::mt19937_64 random(seed);
+  // Term t is drawn with probability ~ 1 / (t + 1): the first few terms
+  // are in most stories.
+  std::vector<double> cumulative;
+  double total = 0;
+  for (int t = 0; t < 3000; ++t) cumulative.push_back(total += 1.0 / (t + 1));
+  auto random_vector = [&] {
+    std::vector<std::pair<uint64_t, float>> terms;
+    std::uniform_int_distribution<int> length(3, 40);
+    std::uniform_real_distribution<double> uniform(0, total);
+    std::uniform_real_distribution<float> weight(0.05f, 1.0f);
+    for (int n = length(random); n > 0; --n) {
+      const uint64_t term =
+          std::lower_bound(cumulative.begin(), cumulative.end(),
+                           uniform(random)) -
+          cumulative.begin();
+      if (std::none_of(terms.begin(), terms.end(),
+                       [&](const auto& entry) { return entry.first == term; }))
+        terms.emplace_back(term, weight(random));
+    }
+    return UnitVector(terms);
+  };
+  // The centroids as the index keeps them (float sums in the same order,
+  // so that pruning keeps the same terms), and each term's posting list
+  // length (an entry per insertion into a centroid; pruning leaves them).
+  absl::flat_hash_map<uint64_t, absl::flat_hash_map<uint64_t, float>> sums;
+  absl::flat_hash_map<uint64_t, size_t> postings_of_term;
+  auto add_to = [&](uint64_t key, const TermVector& vector) {
+    auto& sum = sums[key];
+    for (const auto& [term, weight] : vector) {
+      auto [it, inserted] = sum.try_emplace(term, 0.0f);
+      it->second += weight;
+      postings_of_term[term] += inserted;
+    }
+    if (sum.size() <= 2 * max_centroid_terms) return;
+    std::vector<std::pair<uint64_t, float>> terms(sum.begin(), sum.end());
+    std::sort(terms.begin(), terms.end(), [](const auto& a, const auto& b) {
+      return a.second != b.second ? a.second > b.second : a.first < b.first;
+    });
+    terms.resize(max_centroid_terms);
+    sum = absl::flat_hash_map<uint64_t, float>(terms.begin(), terms.end());
+  };
+  auto reference_cosine = [&](const TermVector& vector, uint64_t key) {
+    const auto& sum = sums.at(key);
+    double dot = 0, norm2 = 0;
+    for (const auto& [term, weight] : sum)
+      norm2 += static_cast<double>(weight) * weight;
+    for (const auto& [term, weight] : vector) {
+      auto it = sum.find(term);
+      if (it != sum.end()) dot += static_cast<double>(weight) * it->second;
+    }
+    return dot / std::sqrt(norm2);
+  };
+  // The article's terms that make stories candidates.
+  auto finding_terms = [&](const TermVector& vector) {
+    std::vector<std::pair<float, uint64_t>> by_weight;
+    for (const auto& [term, weight] : vector)
+      by_weight.emplace_back(weight, term);
+    std::sort(by_weight.begin(), by_weight.end());  // lightest first
+    double tail_norm2 = 0;
+    std::vector<uint64_t> terms;
+    for (const auto& [weight, term] : by_weight) {
+      if (tail_norm2 + weight * weight < config.threshold * config.threshold) {
+        tail_norm2 += weight * weight;
+        continue;
+      }
+      if (postings_of_term[term] <= 256) terms.push_back(term);
+    }
+    return terms;
+  };
+  std::uniform_real_distribution<double> coin(0, 1);
+  int checked_joins = 0;
+  for (uint64_t seq = 1; seq <= 1500; ++seq) {
+    const TermVector vector = random_vector();
+    const std::vector<uint64_t> terms = finding_terms(vector);
+    double best_cosine = -1;
+    for (const auto& [key, sum] : sums) {
+      if (std::any_of(terms.begin(), terms.end(),
+                      [&](uint64_t term) { return sum.contains(term); }))
+        best_cosine = std::max(best_cosine, reference_cosine(vector, key));
+    }
+    std::optional<StoryMatch> match = index.FindBest(vector, std::nullopt);
+    if (match.has_value()) {
+      EXPECT_NEAR(match->cosine, reference_cosine(vector, match->story), 1e-5);
+    }
+    if (best_cosine >= config.threshold) {
+      ASSERT_TRUE(match.has_value()) << seq;
+      EXPECT_NEAR(match->cosine, best_cosine, 1e-5) << seq;
+      ++checked_joins;
+    } else {
+      EXPECT_TRUE(!match.has_value() || !index.Joins(*match)) << seq;
+    }
+    // Some articles join a random earlier story, so centroids grow.
+    const uint64_t joined =
+        seq > 10 && coin(random) < 0.3 ? 1 + random() % (seq - 1) : seq;
+    if (joined != seq && sums.contains(joined)) {
+      add_to(joined, vector);
+      index.AddToStory(joined, vector, std::nullopt);
+    } else {
+      add_to(seq, vector);
+      index.StartStory(seq, "s" + std::to_string(seq), vector, std::nullopt);
+    }
+  }
+  // The case the test is for: long lists, and many lookups with a story
+  // to join.
+  EXPECT_GT(std::count_if(postings_of_term.begin(), postings_of_term.end(),
+                          [](const auto& entry) { return entry.second > 256; }),
+            3);
+  EXPECT_GT(checked_joins, 300);
+}
+
+TEST(StoryIndexTest, FindBestAgreesWithBruteForce) {
+  CheckFindBestAgainstBruteForce(/*max_centroid_terms=*/1000, /*seed=*/42);
+}
+
+TEST(StoryIndexTest, FindBestAgreesWithBruteForceOnPrunedCentroids) {
+  CheckFindBestAgainstBruteForce(/*max_centroid_terms=*/25, /*seed=*/7);
+}
+
 TEST(StoryTermsTest, TextYearsComeFromTitleAndLead) {
   EXPECT_EQ(
       TextYears("quake hits iran", "posted: november 27, 2005\nmore", 300),
