@@ -275,10 +275,12 @@ void CheckFindBestAgainstBruteForce(size_t max_centroid_terms, uint64_t seed) {
     const TermVector vector = random_vector();
     const std::vector<uint64_t> terms = finding_terms(vector);
     double best_cosine = -1;
-    for (const auto& [key, sum] : sums) {
+    for (const auto& entry : sums) {
+      const auto& sum = entry.second;  // (clang 14 cannot capture bindings)
       if (std::any_of(terms.begin(), terms.end(),
                       [&](uint64_t term) { return sum.contains(term); }))
-        best_cosine = std::max(best_cosine, reference_cosine(vector, key));
+        best_cosine =
+            std::max(best_cosine, reference_cosine(vector, entry.first));
     }
     std::optional<StoryMatch> match = index.FindBest(vector, std::nullopt);
     if (match.has_value()) {
