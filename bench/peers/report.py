@@ -6,7 +6,8 @@
   report.py table RESULTS.tsv            -> Markdown results table
 
 SWEEP.tsv rows:   peer, args, own_rate, score.json
-RESULTS.tsv rows: tool, setting, file, run, own_rate, wall_s, rss_kb, score.json ('-' = no gold)
+RESULTS.tsv rows: tool, setting, file, run, own_rate, wall_s, rss_kb, score.json ('-' = no gold),
+                  cpu_s (user + system)
 """
 import json
 import sys
@@ -61,22 +62,24 @@ def table(path):
     # best of the runs: max own rate, min wall, max peak RSS is not "better": take min as well
     # (RSS barely varies run to run).
     agg = OrderedDict()
-    for tool, setting, file, _run, rate, wall, rss, sc in rows(path):
+    for tool, setting, file, _run, rate, wall, rss, sc, cpu in rows(path):
         k = (tool, setting, file)
         a = agg.setdefault(k, {"rate": 0.0, "wall": float("inf"), "rss": float("inf"), "score": sc,
-                               "n": 0})
+                               "cpu": float("inf"), "n": 0})
         a["rate"] = max(a["rate"], float(rate))
         a["wall"] = min(a["wall"], float(wall))
+        a["cpu"] = min(a["cpu"], float(cpu))
         a["rss"] = min(a["rss"], float(rss))
         a["n"] += 1
     storyd = {k[2]: v for k, v in agg.items() if k[0] == "storyd"}
     print("| tool | setting | file | articles/s (own timer) | wall s (whole command) | "
-          "articles/s (wall) | peak RSS MB | copy B³ F1 (P/R) | story B³ F1 | "
-          "storyd/peer throughput (own; wall) |")
-    print("|---|---|---|---:|---:|---:|---:|---|---|---|")
+          "articles/s (wall) | CPU s | articles per CPU s | peak RSS MB | copy B³ F1 (P/R) | "
+          "story B³ F1 | storyd/peer throughput (own; wall; CPU) |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---|---|---|")
     for (tool, setting, file), a in agg.items():
         n_articles = int(file.split("(")[-1].rstrip(")")) if "(" in file else 0
         wall_rate = n_articles / a["wall"] if n_articles and a["wall"] > 0 else 0.0
+        cpu_rate = n_articles / a["cpu"] if n_articles and a["cpu"] > 0 else 0.0
         s = score(a["score"])
         if s:
             copy = f"{s['dup_bcubed_f1']:.4f} ({s['dup_bcubed_p']:.3f}/{s['dup_bcubed_r']:.3f})"
@@ -88,11 +91,13 @@ def table(path):
         else:
             ref = storyd.get(file)
             if ref:
-                ratio = (f"{ref['rate'] / a['rate']:.2f}x; {a['wall'] / ref['wall']:.2f}x")
+                ratio = (f"{ref['rate'] / a['rate']:.2f}x; {a['wall'] / ref['wall']:.2f}x; "
+                         f"{a['cpu'] / ref['cpu']:.2f}x")
             else:
                 ratio = "-"
         print(f"| {tool} | `{setting}` | {file} | {a['rate']:.0f} | {a['wall']:.2f} | "
-              f"{wall_rate:.0f} | {a['rss'] / 1024:.0f} | {copy} | {story} | {ratio} |")
+              f"{wall_rate:.0f} | {a['cpu']:.2f} | {cpu_rate:.0f} | {a['rss'] / 1024:.0f} | "
+              f"{copy} | {story} | {ratio} |")
 
 
 if __name__ == "__main__":

@@ -111,7 +111,8 @@ measure() {  # tool setting file_label input gold(-) run -- command...
   local output="$OUT/$tag.jsonl"
   /usr/bin/time -v -o "$OUT/$tag.time" "$@" --input "$input" --output "$output" 2> "$OUT/$tag.err" || {
     rc=$?; [ "$tool" = storyd ] && [ $rc = 1 ] || { echo "$tool failed ($rc), see $OUT/$tag.err" >&2; exit 1; }; }
-  local wall rss score="-"
+  local wall rss cpu score="-"
+  cpu=$(awk -F': ' '/User time \(seconds\)|System time \(seconds\)/{s+=$2} END{print s}' "$OUT/$tag.time")
   wall=$(awk -F': ' '/Elapsed \(wall clock\)/{n=split($2,p,":"); s=0; for(i=1;i<=n;i++) s=s*60+p[i]; print s}' "$OUT/$tag.time")
   rss=$(awk -F': ' '/Maximum resident set size/{print $2}' "$OUT/$tag.time")
   if [ "$gold" != - ]; then
@@ -119,8 +120,8 @@ measure() {  # tool setting file_label input gold(-) run -- command...
     "$STORYD" score "$gold" "$output" --json > "$score"
   fi
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$tool" "$setting" "$label" "$run" \
-    "$(own_rate "$OUT/$tag.err")" "$wall" "$rss" "$score" >> "$RESULTS"
-  echo "   $tool $label run $run: $(own_rate "$OUT/$tag.err") articles/s own, ${wall}s wall, ${rss} kB" >&2
+    "$(own_rate "$OUT/$tag.err")" "$wall" "$rss" "$score" "$cpu" >> "$RESULTS"
+  echo "   $tool $label run $run: $(own_rate "$OUT/$tag.err") articles/s own, ${wall}s wall, ${cpu}s CPU, ${rss} kB" >&2
 }
 measure_set() {  # label input gold tool-spec... (tool-spec: storyd | datasketch | simhash | simhash-fast)
   local label="$1" input="$2" gold="$3"; shift 3
@@ -161,8 +162,10 @@ measure_set "large ${LARGE_COPIES}x ($N_LARGE)" "$LARGE" - storyd datasketch sim
   echo "are loaded: index set-up, JSON parsing, processing, output writing); the peers' stderr line"
   echo "(processing only: normalization, hashing, index query and insert; no interpreter start-up,"
   echo "imports, file reading, JSON parsing or output writing). *wall*: the whole command under"
-  echo "/usr/bin/time -v, start-up included; peak RSS from the same. Throughput ratio ="
-  echo "storyd articles/s / peer articles/s (own timers; then wall)."
+  echo "/usr/bin/time -v, start-up included; peak RSS from the same. *CPU*: user + system time of"
+  echo "the whole command from the same, the per-core measure (\`storyd dedup --threads 1\` runs a"
+  echo "worker beside the ordered stage, so it can use more than one core; the peers use one)."
+  echo "Throughput ratio = storyd articles/s / peer articles/s (own timers; wall; CPU)."
   echo
   echo "Large inputs: copies of neardup+ecbplus with ids made unique (id-n<copy>, id-e<copy>), no"
   echo "gold. simhash's best-F1 setting ($SH_ARGS) is quadratic in the indexed articles"
