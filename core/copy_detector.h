@@ -88,6 +88,13 @@ class CopyDetector {
   const CopyConfig& config() const { return config_; }
   size_t fingerprint_entries() const { return fingerprints_.size(); }
   size_t MemoryBytes() const;
+  // Backs the indexes' hash-addressed tables with memory now, so that their
+  // first writes do not fault under load (the daemon, before it is ready).
+  // Call before the detector is shared.
+  void PrefaultTables() {
+    fingerprints_.PrefaultBuckets();
+    window_.PrefaultTables();
+  }
 
  private:
   bool Accept(const ShingleMatch& match, size_t query_size) const;

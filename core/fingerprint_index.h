@@ -174,6 +174,11 @@ class FingerprintIndex {
   // Bytes allocated by the index (slots, bucket heads and the object).
   size_t MemoryBytes() const;
 
+  // Backs the bucket heads with memory now (ZeroedArray::Prefault): hashing
+  // spreads the first inserts over all of them. The slots fill in order and
+  // are left to their first writes. Call before the index is shared.
+  void PrefaultBuckets() { heads_.Prefault(); }
+
   // MemoryBytes() / capacity().
   double BytesPerEntry() const;
 

@@ -626,6 +626,11 @@ std::optional<ShingleMatch> ShingleWindow::Containment(
   return std::nullopt;
 }
 
+void ShingleWindow::PrefaultTables() {
+  anchor_heads_.Prefault();
+  seq_groups_.Prefault();
+}
+
 size_t ShingleWindow::MemoryBytes() const {
   return sizeof(*this) + arena_words_ * sizeof(std::atomic<uint32_t>) +
          max_entries_ * sizeof(Record) +

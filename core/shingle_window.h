@@ -165,6 +165,12 @@ class ShingleWindow {
   // Bytes allocated (arena, records, anchor heads, seq table, object).
   size_t MemoryBytes() const;
 
+  // Backs the hash-addressed tables (anchor heads, seq table) with memory
+  // now (ZeroedArray::Prefault): the first few thousand inserts write all
+  // of their pages. The arena and records fill in order and are left to
+  // their first writes. Call before the window is shared.
+  void PrefaultTables();
+
   // True when the smallest `union_prefix` values of the union of two sets of
   // hash values, `shared_prefix` of them in both sets, rule out a Jaccard
   // index of `min_jaccard` or more for the whole sets: such a prefix has a

@@ -55,6 +55,23 @@ class ZeroedArray {
     if (data_ != nullptr) ::munmap(data_, Bytes());
   }
 
+  // Backs every page now instead of at its first write. The daemon calls
+  // this before it takes traffic: the hash-addressed tables of the indexes
+  // have every page written within the first few thousand articles, and
+  // zeroing hundreds of MB of huge pages then (about a fifth of a core
+  // second) lands on the first second of load, as latency. Not thread-safe
+  // against concurrent use of the elements; call it before sharing the
+  // array. Without MADV_POPULATE_WRITE (Linux < 5.14) it writes a zero byte
+  // to each page, which is the same as what is there.
+  void Prefault() {
+    if (data_ == nullptr) return;
+#ifdef MADV_POPULATE_WRITE
+    if (::madvise(data_, Bytes(), MADV_POPULATE_WRITE) == 0) return;
+#endif
+    volatile unsigned char* bytes = reinterpret_cast<unsigned char*>(data_);
+    for (size_t offset = 0; offset < Bytes(); offset += 4096) bytes[offset] = 0;
+  }
+
   T& operator[](size_t i) const { return data_[i]; }
   T* data() const { return data_; }
   size_t size() const { return size_; }

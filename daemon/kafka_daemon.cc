@@ -456,6 +456,8 @@ absl::Status KafkaDaemon::StartEmbeddedBroker(int partitions) {
 void KafkaDaemon::ResetPipeline() {
   pool_.reset();
   detector_ = std::make_unique<CopyDetector>(config_.copy);
+  // Their pages would otherwise be zeroed under the first second of load.
+  detector_->PrefaultTables();
   processor_ = std::make_unique<ArticleProcessor>(
       stripper_.get(), detector_.get(), &TermPrior::Embedded(),
       config_.story.terms, config_.learner);

@@ -1,8 +1,12 @@
 #include "core/zeroed_array.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <cstdint>
 #include <utility>
+#include <vector>
 
 #include "gtest/gtest.h"
 
@@ -31,6 +35,34 @@ TEST(ZeroedArrayTest, LargeArrayIsHugePageAlignedZeroAndWritable) {
   array[size - 1].store(2);
   EXPECT_EQ(array[0].load(), 1u);
   EXPECT_EQ(array[size - 1].load(), 2u);
+}
+
+// Prefault backs every page (mincore says each is resident) and leaves the
+// contents as they were: zero, and what was written before.
+TEST(ZeroedArrayTest, PrefaultBacksEveryPageAndKeepsTheContents) {
+  const size_t size = (2 * kHugePage + 4096 * 3) / sizeof(uint64_t);
+  ZeroedArray<std::atomic<uint64_t>> array(size);
+  array[17].store(5);
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  const size_t bytes = size * sizeof(uint64_t);
+  const size_t pages = (bytes + page - 1) / page;
+  auto resident = [&] {
+    std::vector<unsigned char> in_core(pages);
+    EXPECT_EQ(::mincore(array.data(), bytes, in_core.data()), 0);
+    size_t count = 0;
+    for (unsigned char flags : in_core) count += flags & 1;
+    return count;
+  };
+  EXPECT_LT(resident(), pages);  // the untouched huge pages are not backed
+  array.Prefault();
+  EXPECT_EQ(resident(), pages);
+  EXPECT_EQ(array[17].load(), 5u);
+  for (size_t i = 0; i < size; i += 509) {
+    if (i != 17) {
+      EXPECT_EQ(array[i].load(), 0u) << i;
+    }
+  }
+  EXPECT_EQ(array[size - 1].load(), 0u);
 }
 
 TEST(ZeroedArrayTest, MoveTransfersTheMemory) {
