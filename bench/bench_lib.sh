@@ -18,6 +18,18 @@ bench_cleanup() {
   rm -rf "$2"
 }
 
+# Waits until storyd (PID) answers 200 on /readyz at 127.0.0.1:PORT: state
+# restored and partitions assigned. Fails if it exits or takes over SECONDS.
+# Usage: bench_wait_ready PORT PID SECONDS
+bench_wait_ready() {
+  local deadline=$(( SECONDS + $3 ))
+  until curl -sf --max-time 2 "http://127.0.0.1:$1/readyz" >/dev/null 2>&1; do
+    kill -0 "$2" 2>/dev/null || { echo "bench: storyd exited before it was ready" >&2; return 1; }
+    (( SECONDS < deadline )) || { echo "bench: storyd not ready within $3 s" >&2; return 1; }
+    sleep 0.1
+  done
+}
+
 # Writes "seconds<TAB>VmRSS kB" of PID to OUT twice a second while
 # WHILE_PID runs. Usage: sample_rss PID WHILE_PID OUT
 sample_rss() {

@@ -11,7 +11,7 @@
 # build/bench/latency.png with gnuplot (installed from Debian if missing).
 # Usage: bench/kafka_e2e.sh [copies_of_dev_data=5] [threads=0] [latency_seconds=20]
 # STORYD_BIN=path runs another storyd binary (an older build, to compare);
-# ORDER=files feeds the articles in the files' order instead of shuffled;
+# ORDER=shuffled or ORDER=files feeds the articles in another order (below);
 # KAFKA_TOML="key = value" adds lines to storyd's [kafka] section.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -35,27 +35,78 @@ brokers=$(bench_broker_start "$broker_dir")
 run="b$RANDOM$RANDOM"
 topic() { "$root/tests/kafka/broker.sh" create-topic "$broker_dir" "$run-$1" "$2" >/dev/null; }
 
-# Distinct articles: the dev corpora, ids suffixed per copy, in a fixed
-# shuffled order (ORDER=files keeps the files' order: the first copy of the
-# dev data, all distinct articles, then its repeats). Shuffled, the cost per
-# article is the same throughout the run, so half of the saturation rate is
-# a steady load; in file order the first tenth costs several times the rest.
-python3 - "$root/tests/data" "$copies" "${ORDER:-shuffled}" > "$work/input.jsonl" <<'PY'
+# The dev corpora, each article repeated once per copy with its id suffixed.
+# ORDER=steady (the default) keeps the cost per record the same all through
+# the run: the articles' copy groups (the gold files' dup_group: an article
+# and its re-published versions) appear one at a time at evenly spaced
+# records, and every other record repeats a member of a group already out
+# whose records are not used up, picked at random. So the records that are
+# no copy of an earlier one, which cost several times a copy, come at a
+# steady rate: that is the load the latency target means. A plain shuffle
+# puts most of them in the first seconds (ORDER=shuffled), the files' order
+# all of them first (ORDER=files). Fixed seeds either way.
+python3 - "$root/tests/data" "$copies" "${ORDER:-steady}" > "$work/input.jsonl" <<'PY'
 import json, random, sys
 data, copies, order = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-records = []
-for c in range(copies):
-    for name in ("ecbplus", "neardup"):
-        for line in open(f"{data}/{name}.jsonl"):
-            o = json.loads(line)
-            o["id"] = f"{name}-{o['id']}-{c}"
-            records.append(json.dumps(o))
-if order == "shuffled":
-    random.Random(1).shuffle(records)
+# Copy groups: the gold dup_group within a file, joined across the files
+# where an article is in both (neardup's originals are ECB+ articles).
+articles, group_keys, parent, group_of_text = [], [], {}, {}
+def root(key):
+    while parent.setdefault(key, key) != key:
+        key = parent[key]
+    return key
+for name in ("ecbplus", "neardup"):
+    dup_group = {}
+    for line in open(f"{data}/{name}.gold.tsv"):
+        article_id, _, group = line.rstrip("\n").split("\t")
+        dup_group[article_id] = group
+    for line in open(f"{data}/{name}.jsonl"):
+        o = json.loads(line)
+        key = root((name, dup_group[str(o["id"])]))
+        text = " ".join(o["body"].split())
+        other = root(group_of_text.setdefault(text, key))
+        if other != key:
+            parent[key] = other
+        articles.append((name, o))
+        group_keys.append((name, dup_group[str(o["id"])]))
+groups = {}
+for article, key in zip(articles, group_keys):
+    groups.setdefault(root(key), []).append(article)
+def record(article, c):
+    name, o = article
+    return json.dumps(dict(o, id=f"{name}-{o['id']}-{c}"))
+if order == "steady":
+    rng = random.Random(1)
+    units = list(groups.values())
+    rng.shuffle(units)
+    total = len(articles) * copies
+    spacing = total / len(units)
+    records, out = [], []  # out: records of the groups out, not yet used
+    while len(records) < total:
+        due = len(records) >= (len(groups) - len(units)) * spacing
+        if units and (due or not out):
+            unit = units.pop()
+            pending = [record(a, c) for a in unit for c in range(copies)]
+            rng.shuffle(pending)
+            records.append(pending.pop())
+            out.extend(pending)
+            continue
+        i = rng.randrange(len(out))
+        records.append(out[i])
+        out[i] = out[-1]
+        out.pop()
+else:
+    records = [record(a, c) for c in range(copies) for a in articles]
+    if order == "shuffled":
+        random.Random(1).shuffle(records)
 print("\n".join(records))
 PY
 records=$(grep -c . "$work/input.jsonl")
 
+# The latency runs wait for /readyz (state restored, partitions assigned)
+# before the load starts: a fixed sleep let a slow group join put its
+# backlog into the measured latency.
+metrics_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 storyd_config() {  # name [exactly_once=true] -> config for topics $run-$name-*
   cat > "$work/$1.toml" <<TOML
 [pipeline]
@@ -71,7 +122,8 @@ instance_id = "bench"
 "bootstrap.servers" = "$brokers"
 ${KAFKA_TOML:-}
 [metrics]
-port = 0
+address = "127.0.0.1"
+port = $metrics_port
 TOML
   echo "$work/$1.toml"
 }
@@ -124,12 +176,13 @@ latency_records=$(( offered * latency_seconds ))
 head -n "$latency_records" "$work/input.jsonl" > "$work/latency-input.jsonl"
 "$storyd" run --config "$(storyd_config lat)" 2>"$work/lat.log" &
 pid=$!
-sleep 6  # the consumer joins its group before the load starts
+bench_wait_ready "$metrics_port" "$pid" 60
 "$storyd" produce --brokers "$brokers" --topic "$run-lat-in" --input "$work/latency-input.jsonl" \
   --rate "$offered" 2>/dev/null
 consume_ts "$run-lat-out" "$latency_records" > "$work/lat-out.jsonl"
 consume_ts "$run-lat-in" "$latency_records" > "$work/lat-in.jsonl"
 kill -TERM "$pid"; wait "$pid"
+cp "$work/lat.log" "$out_dir/storyd_latency_run.log"
 "$relay" "$brokers" "$run-lrelay-in" "$run-lrelay-out" "$run-lrelay" "$latency_records" >/dev/null &
 relay_pid=$!
 sleep 6
