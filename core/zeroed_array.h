@@ -56,13 +56,13 @@ class ZeroedArray {
   }
 
   // Backs every page now instead of at its first write. The daemon calls
-  // this before it takes traffic: the hash-addressed tables of the indexes
-  // have every page written within the first few thousand articles, and
-  // zeroing hundreds of MB of huge pages then (about a fifth of a core
-  // second) lands on the first second of load, as latency. Not thread-safe
-  // against concurrent use of the elements; call it before sharing the
-  // array. Without MADV_POPULATE_WRITE (Linux < 5.14) it writes a zero byte
-  // to each page, which is the same as what is there.
+  // this for the hash-addressed tables of the indexes before it takes
+  // traffic: the first few thousand articles write every page of them, and
+  // zeroing those tens of MB then (up to a fifth of a core second on a VM
+  // whose memory is fresh) lands on the first second of load. Not
+  // thread-safe against concurrent use of the elements; call it before
+  // sharing the array. Without MADV_POPULATE_WRITE (Linux < 5.14) it writes
+  // a zero byte to each page, which is the same as what is there.
   void Prefault() {
     if (data_ == nullptr) return;
 #ifdef MADV_POPULATE_WRITE
