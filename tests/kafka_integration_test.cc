@@ -33,7 +33,17 @@ TEST_F(KafkaIntegrationTest, FourPartitionsMatchTheOfflineScores) {
   auto seeds = DataRecords("seeds.jsonl");
   records.insert(records.end(), seeds.begin(), seeds.end());
   Produce(input_, records);
-  auto daemon = StartDaemon(WriteConfig(2), "daemon.log");
+  // The merge of the partitions follows the records' timestamps, which
+  // rise in file order, so the daemon sees the offline order (the same
+  // decisions, in repeated runs). A partition that has given nothing yet
+  // holds the others back for at most reorder_ms, though: one run in about
+  // a dozen of the whole suite, on a loaded machine, scored story F1 0.891
+  // against 0.913 offline, most likely from a fetch that came more than
+  // the default 200 ms late. The window here covers fetch delays; what is
+  // tested is the merge, not fetch timing.
+  DaemonOptions options;
+  options.reorder_ms = 5000;
+  auto daemon = StartDaemon(WriteConfig(options), "daemon.log");
   std::vector<Record> outputs = ReadTopic(output_, records.size(), 60s);
   daemon->Signal(SIGTERM);
   EXPECT_EQ(daemon->Wait(60s), 0) << ReadFile((dir_ / "daemon.log").string());

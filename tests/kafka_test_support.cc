@@ -796,6 +796,8 @@ std::string KafkaTest::WriteConfig(const DaemonOptions& options) {
     file << "instance_id = \"" << options.instance_id << "\"\n";
   if (options.commit_interval_ms.has_value())
     file << "commit_interval_ms = " << *options.commit_interval_ms << "\n";
+  if (options.reorder_ms.has_value())
+    file << "reorder_ms = " << *options.reorder_ms << "\n";
   file << "\"bootstrap.servers\" = \"" << bootstrap_
        << "\"\n[metrics]\nport = " << options.metrics_port << "\n";
   return path;

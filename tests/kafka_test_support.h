@@ -249,6 +249,7 @@ struct DaemonOptions {
   std::optional<bool> exactly_once;       // unset: the default (true)
   std::string instance_id;                // empty: the default (hostname)
   std::optional<int> commit_interval_ms;  // unset: the default
+  std::optional<int> reorder_ms;          // unset: the default
   std::string file_name = "storyd.toml";
 };
 
