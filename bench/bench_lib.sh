@@ -18,6 +18,11 @@ bench_cleanup() {
   rm -rf "$2"
 }
 
+# Prints a TCP port on 127.0.0.1 that is free now (for storyd's metrics).
+bench_free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
 # Waits until storyd (PID) answers 200 on /readyz at 127.0.0.1:PORT: state
 # restored and partitions assigned. Fails if it exits or takes over SECONDS.
 # Usage: bench_wait_ready PORT PID SECONDS

@@ -62,13 +62,14 @@ for name in ("ecbplus", "neardup"):
         dup_group[article_id] = group
     for line in open(f"{data}/{name}.jsonl"):
         o = json.loads(line)
-        key = root((name, dup_group[str(o["id"])]))
+        group_key = (name, dup_group[str(o["id"])])
+        key = root(group_key)
         text = " ".join(o["body"].split())
         other = root(group_of_text.setdefault(text, key))
         if other != key:
             parent[key] = other
         articles.append((name, o))
-        group_keys.append((name, dup_group[str(o["id"])]))
+        group_keys.append(group_key)
 groups = {}
 for article, key in zip(articles, group_keys):
     groups.setdefault(root(key), []).append(article)
@@ -106,7 +107,7 @@ records=$(grep -c . "$work/input.jsonl")
 # The latency runs wait for /readyz (state restored, partitions assigned)
 # before the load starts: a fixed sleep let a slow group join put its
 # backlog into the measured latency.
-metrics_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+metrics_port=$(bench_free_port)
 storyd_config() {  # name [exactly_once=true] -> config for topics $run-$name-*
   cat > "$work/$1.toml" <<TOML
 [pipeline]

@@ -30,6 +30,7 @@
 #   KEEP_TOPICS=1  leave the run's topics on the broker
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+source "$root/bench/bench_lib.sh"
 articles=${1:-100000}
 build_dir=${BUILD_DIR:-build}
 [[ "$build_dir" = /* ]] || build_dir="$root/$build_dir"
@@ -91,7 +92,7 @@ value_bytes=$(field bytes)
 # The segments' bytes (the index files are preallocated, so not du).
 disk_bytes=$(cat "$broker_dir/data/$run-changelog-0/"*.log | wc -c)
 
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(bench_free_port)
 cat > "$work/storyd.toml" <<TOML
 [kafka]
 input_topic = "$run-in"
