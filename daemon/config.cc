@@ -102,10 +102,11 @@ absl::Status ReadKafka(const toml::table& table, KafkaConfig* kafka) {
   // storyd's own keys; any other key is a librdkafka property for both
   // clients, and the consumer/producer sub-tables for one of them.
   static const absl::flat_hash_set<std::string_view> kOwn = {
-      "input_topic",     "output_topic",  "dead_letter_topic",
-      "group_id",        "max_in_flight", "commit_interval_ms",
-      "reorder_ms",      "consumer",      "producer",
-      "changelog_topic", "exactly_once",  "instance_id"};
+      "input_topic",       "output_topic",  "dead_letter_topic",
+      "group_id",          "max_in_flight", "commit_interval_ms",
+      "reorder_ms",        "consumer",      "producer",
+      "changelog_topic",   "exactly_once",  "instance_id",
+      "reorder_backlog_ms"};
   absl::Status status;
   for (const char* key : {"input_topic", "output_topic", "dead_letter_topic",
                           "group_id", "changelog_topic"}) {
@@ -141,6 +142,10 @@ absl::Status ReadKafka(const toml::table& table, KafkaConfig* kafka) {
   if (status.ok()) {
     status =
         ReadInteger(table, "kafka", "reorder_ms", 0, 60000, &kafka->reorder_ms);
+  }
+  if (status.ok()) {
+    status = ReadInteger(table, "kafka", "reorder_backlog_ms", 0, 600000,
+                         &kafka->reorder_backlog_ms);
   }
   if (!status.ok()) return status;
   for (const auto& [key, node] : table) {

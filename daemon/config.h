@@ -33,9 +33,12 @@ struct KafkaConfig {
   // How often a transaction (or, at least once, an offset commit) closes.
   int commit_interval_ms = 100;
   // Records are taken from the partitions in timestamp order, waiting at
-  // most this long for a partition that has nothing fetched (0 = in fetch
-  // order), like Kafka Streams' max.task.idle.ms.
+  // most this long for a partition that has nothing fetched and is not at
+  // its end (0 = in fetch order), like Kafka Streams' max.task.idle.ms.
   int reorder_ms = 200;
+  // ... and at most this long for the first record of a partition that had
+  // records to read when it was assigned or rewound.
+  int reorder_backlog_ms = 5000;
   std::map<std::string, std::string> common, consumer, producer;
 };
 

@@ -258,6 +258,13 @@ class KafkaDaemon {
   // Processes, produces and commits everything consumed so far.
   void Drain();
   void UpdateBackpressure();
+  // Tells the reorder merge which assigned partitions have records to read
+  // (it waits longer for their first) and which are at their end (it does
+  // not wait for them), from the positions they will be read from and the
+  // broker's end offsets. `positions`: the committed offsets when the
+  // caller has them, else nullptr. Without an answer, the merge waits as
+  // for any partition that has given nothing.
+  void FindBacklogs(const rd_kafka_topic_partition_list_t* positions);
   void Rebalance(rd_kafka_resp_err_t error,
                  rd_kafka_topic_partition_list_t* partitions);
   void OnStatistics(std::string_view json);
@@ -310,7 +317,8 @@ class KafkaDaemon {
   std::map<int32_t, PartitionTrack> partitions_;
   std::vector<int32_t> assigned_;
   ReorderBuffer<rd_kafka_message_t*> reorder_{
-      std::chrono::milliseconds(config_.kafka.reorder_ms), 2048};
+      std::chrono::milliseconds(config_.kafka.reorder_ms),
+      std::chrono::milliseconds(config_.kafka.reorder_backlog_ms), 2048};
   int64_t in_flight_ = 0;  // consumed, not yet acknowledged
   bool paused_ = false;
 
@@ -358,7 +366,8 @@ absl::StatusOr<KafkaHandle> KafkaDaemon::CreateClient(Role role) {
     properties["enable.auto.offset.store"] = "false";
     properties["auto.offset.reset"] = "earliest";
     properties["statistics.interval.ms"] = "5000";
-    properties["enable.partition.eof"] = "false";
+    // The reorder merge stops waiting for a partition at its end.
+    properties["enable.partition.eof"] = "true";
     properties["isolation.level"] = "read_committed";
     // A crashed instance's partitions move on after this long. Heartbeats
     // come from librdkafka's own thread, so a long restore does not miss
@@ -1163,6 +1172,86 @@ void KafkaDaemon::Rewind() {
     log_ << "storyd: seek: " << rd_kafka_error_string(error) << std::endl;
     rd_kafka_error_destroy(error);
   }
+  FindBacklogs(positions.get());
+}
+
+void KafkaDaemon::FindBacklogs(
+    const rd_kafka_topic_partition_list_t* positions) {
+  if (assigned_.empty() || config_.kafka.reorder_ms == 0) return;
+  constexpr int kTimeoutMs = 5000;
+  auto list_of = [&](int64_t offset) {
+    PartitionList list(
+        rd_kafka_topic_partition_list_new(static_cast<int>(assigned_.size())));
+    for (int32_t partition : assigned_) {
+      rd_kafka_topic_partition_list_add(
+          list.get(), config_.kafka.input_topic.c_str(), partition)
+          ->offset = offset;
+    }
+    return list;
+  };
+  PartitionList committed;
+  if (positions != nullptr) {
+    committed.reset(rd_kafka_topic_partition_list_copy(positions));
+  } else {
+    committed = list_of(RD_KAFKA_OFFSET_INVALID);
+    if (rd_kafka_committed(consumer_.get(), committed.get(), kTimeoutMs) !=
+        RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return;
+    }
+  }
+  // The offsets "by time" of the special times END and BEGINNING are the
+  // log's end (for read_committed: its last stable offset) and start.
+  PartitionList ends = list_of(RD_KAFKA_OFFSET_END);
+  PartitionList starts = list_of(RD_KAFKA_OFFSET_BEGINNING);
+  if (rd_kafka_offsets_for_times(consumer_.get(), ends.get(), kTimeoutMs) !=
+          RD_KAFKA_RESP_ERR_NO_ERROR ||
+      rd_kafka_offsets_for_times(consumer_.get(), starts.get(), kTimeoutMs) !=
+          RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return;
+  }
+  // Where a partition with no committed offset starts reading.
+  char reset[32] = "";
+  size_t reset_size = sizeof(reset);
+  if (rd_kafka_conf_get(rd_kafka_conf(consumer_.get()), "auto.offset.reset",
+                        reset, &reset_size) != RD_KAFKA_CONF_OK) {
+    reset[0] = '\0';
+  }
+  const bool reset_to_start = std::string_view(reset) == "smallest" ||
+                              std::string_view(reset) == "earliest" ||
+                              std::string_view(reset) == "beginning";
+  const auto now = Clock::now();
+  int backlogs = 0;
+  for (int32_t partition : assigned_) {
+    const rd_kafka_topic_partition_t* from = rd_kafka_topic_partition_list_find(
+        committed.get(), config_.kafka.input_topic.c_str(), partition);
+    const rd_kafka_topic_partition_t* end = rd_kafka_topic_partition_list_find(
+        ends.get(), config_.kafka.input_topic.c_str(), partition);
+    const rd_kafka_topic_partition_t* start =
+        rd_kafka_topic_partition_list_find(
+            starts.get(), config_.kafka.input_topic.c_str(), partition);
+    if (from == nullptr || end == nullptr || start == nullptr ||
+        end->err != RD_KAFKA_RESP_ERR_NO_ERROR || end->offset < 0 ||
+        start->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      continue;  // unknown: the merge waits as for any silent partition
+    }
+    int64_t position = from->offset;
+    if (position < 0) {
+      if (start->offset < 0) continue;
+      position = reset_to_start ? start->offset : end->offset;
+    }
+    if (position >= end->offset) {
+      reorder_.MarkAtEnd(partition);
+    } else {
+      reorder_.MarkBacklog(partition, now);
+      ++backlogs;
+    }
+  }
+  if (backlogs > 0) {
+    log_ << "storyd: " << backlogs << " of " << assigned_.size()
+         << " partition(s) have records to read; merging them in timestamp "
+            "order"
+         << std::endl;
+  }
 }
 
 void KafkaDaemon::UpdateBackpressure() {
@@ -1193,6 +1282,7 @@ void KafkaDaemon::Rebalance(rd_kafka_resp_err_t error,
       assigned_.push_back(partitions->elems[i].partition);
     reorder_.SetAssigned(assigned_);
     rd_kafka_assign(consumer_.get(), partitions);
+    FindBacklogs(nullptr);
     paused_ = false;
     assigned_any_.store(true);
     log_ << "storyd: assigned " << partitions->cnt << " partition(s) of "
@@ -1291,7 +1381,9 @@ void KafkaDaemon::ConsumeLoop() {
       if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         Buffer(message);
       } else {
-        if (message->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        if (message->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+          reorder_.MarkAtEnd(message->partition);
+        } else {
           log_ << "storyd: consumer: " << rd_kafka_message_errstr(message)
                << std::endl;
         }

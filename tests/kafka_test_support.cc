@@ -798,6 +798,8 @@ std::string KafkaTest::WriteConfig(const DaemonOptions& options) {
     file << "commit_interval_ms = " << *options.commit_interval_ms << "\n";
   if (options.reorder_ms.has_value())
     file << "reorder_ms = " << *options.reorder_ms << "\n";
+  if (options.reorder_backlog_ms.has_value())
+    file << "reorder_backlog_ms = " << *options.reorder_backlog_ms << "\n";
   file << "\"bootstrap.servers\" = \"" << bootstrap_
        << "\"\n[metrics]\nport = " << options.metrics_port << "\n";
   return path;
@@ -823,7 +825,8 @@ std::string KafkaTest::Log(const std::string& log_name) const {
   return ReadFile((dir_ / log_name).string());
 }
 
-void KafkaTest::Produce(const std::string& topic, const KeyValues& records) {
+void KafkaTest::Produce(const std::string& topic, const KeyValues& records,
+                        std::optional<int32_t> partition) {
   char error[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap_.c_str(), error,
@@ -847,6 +850,7 @@ void KafkaTest::Produce(const std::string& topic, const KeyValues& records) {
     while (true) {
       rd_kafka_resp_err_t err = rd_kafka_producev(
           producer, RD_KAFKA_V_TOPIC(topic.c_str()),
+          RD_KAFKA_V_PARTITION(partition.value_or(RD_KAFKA_PARTITION_UA)),
           RD_KAFKA_V_KEY(key.empty() ? nullptr : key.data(), key.size()),
           RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
           RD_KAFKA_V_TIMESTAMP(timestamp),

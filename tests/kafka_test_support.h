@@ -250,6 +250,7 @@ struct DaemonOptions {
   std::string instance_id;                // empty: the default (hostname)
   std::optional<int> commit_interval_ms;  // unset: the default
   std::optional<int> reorder_ms;          // unset: the default
+  std::optional<int> reorder_backlog_ms;  // unset: the default
   std::string file_name = "storyd.toml";
 };
 
@@ -275,7 +276,10 @@ class KafkaTest : public ::testing::Test {
                                        const std::string& log_name);
   std::string Log(const std::string& log_name) const;
 
-  void Produce(const std::string& topic, const KeyValues& records);
+  // Produces `records` with timestamps rising a millisecond a record, to
+  // `partition`, or where the default partitioner puts them.
+  void Produce(const std::string& topic, const KeyValues& records,
+               std::optional<int32_t> partition = std::nullopt);
 
   // Reads `topic` from the start until `count` records arrived or nothing
   // came for `idle`.

@@ -15,6 +15,8 @@ using Buffer = ReorderBuffer<std::string>;
 using Clock = Buffer::Clock;
 using std::chrono::milliseconds;
 
+constexpr milliseconds kBacklog(2000);
+
 Buffer::Entry Record(const std::string& name, int32_t partition,
                      int64_t timestamp_ms, Clock::time_point arrived) {
   return {.record = name,
@@ -32,7 +34,7 @@ std::vector<std::string> TakeDue(Buffer& buffer, Clock::time_point now) {
 
 TEST(ReorderBufferTest, HoldsARecordWhileAnotherPartitionHasGivenNothing) {
   const Clock::time_point t0 = Clock::now();
-  Buffer buffer(milliseconds(200), 100);
+  Buffer buffer(milliseconds(200), kBacklog, 100);
   buffer.SetAssigned({0, 1});
   buffer.Push(Record("a", 0, 1000, t0));
   EXPECT_TRUE(TakeDue(buffer, t0 + milliseconds(10)).empty());
@@ -49,7 +51,7 @@ TEST(ReorderBufferTest, HoldsARecordWhileAnotherPartitionHasGivenNothing) {
 
 TEST(ReorderBufferTest, AnEmptyPartitionPastTheHeadDoesNotHoldItBack) {
   const Clock::time_point t0 = Clock::now();
-  Buffer buffer(milliseconds(200), 100);
+  Buffer buffer(milliseconds(200), kBacklog, 100);
   buffer.SetAssigned({0, 1});
   buffer.Push(Record("b1", 1, 1000, t0));
   buffer.Push(Record("b2", 1, 1200, t0));
@@ -70,7 +72,7 @@ TEST(ReorderBufferTest, AnEmptyPartitionPastTheHeadDoesNotHoldItBack) {
 
 TEST(ReorderBufferTest, AllAndAFullBufferReleaseAtOnce) {
   const Clock::time_point t0 = Clock::now();
-  Buffer buffer(milliseconds(200), 3);
+  Buffer buffer(milliseconds(200), kBacklog, 3);
   buffer.SetAssigned({0, 1});
   buffer.Push(Record("a1", 0, 10, t0));
   buffer.Push(Record("a2", 0, 20, t0));
@@ -85,12 +87,12 @@ TEST(ReorderBufferTest, AllAndAFullBufferReleaseAtOnce) {
 
 TEST(ReorderBufferTest, WithoutAssignmentOrWindowRecordsGoInFetchOrder) {
   const Clock::time_point t0 = Clock::now();
-  Buffer no_window(milliseconds(0), 100);
+  Buffer no_window(milliseconds(0), kBacklog, 100);
   no_window.SetAssigned({0, 1});
   no_window.Push(Record("a", 0, 50, t0));
   EXPECT_EQ(TakeDue(no_window, t0), (std::vector<std::string>{"a"}));
 
-  Buffer unassigned(milliseconds(200), 100);
+  Buffer unassigned(milliseconds(200), kBacklog, 100);
   unassigned.Push(Record("a", 0, 50, t0));
   EXPECT_TRUE(TakeDue(unassigned, t0).empty());
   EXPECT_EQ(TakeDue(unassigned, t0 + milliseconds(200)),
@@ -99,7 +101,7 @@ TEST(ReorderBufferTest, WithoutAssignmentOrWindowRecordsGoInFetchOrder) {
 
 TEST(ReorderBufferTest, TakeAllForgetsTheLastTimestamps) {
   const Clock::time_point t0 = Clock::now();
-  Buffer buffer(milliseconds(200), 100);
+  Buffer buffer(milliseconds(200), kBacklog, 100);
   buffer.SetAssigned({0, 1});
   buffer.Push(Record("b", 1, 5000, t0));
   buffer.Push(Record("a", 0, 100, t0));
@@ -113,7 +115,7 @@ TEST(ReorderBufferTest, TakeAllForgetsTheLastTimestamps) {
 
 TEST(ReorderBufferTest, AReassignedPartitionForgetsItsLastTimestamp) {
   const Clock::time_point t0 = Clock::now();
-  Buffer buffer(milliseconds(200), 100);
+  Buffer buffer(milliseconds(200), kBacklog, 100);
   buffer.SetAssigned({0, 1});
   buffer.Push(Record("b", 1, 5000, t0));
   EXPECT_EQ(buffer.TakeAll().size(), 1u);
@@ -126,6 +128,81 @@ TEST(ReorderBufferTest, AReassignedPartitionForgetsItsLastTimestamp) {
   buffer.SetAssigned({0, 1});
   // Partition 1 was given back and has said nothing since.
   EXPECT_TRUE(TakeDue(buffer, t0).empty());
+}
+
+TEST(ReorderBufferTest, APartitionAtItsEndHoldsNothingBack) {
+  const Clock::time_point t0 = Clock::now();
+  Buffer buffer(milliseconds(200), kBacklog, 100);
+  buffer.SetAssigned({0, 1});
+  buffer.MarkAtEnd(1);  // a quiet partition
+  buffer.Push(Record("a1", 0, 1000, t0));
+  EXPECT_EQ(TakeDue(buffer, t0), (std::vector<std::string>{"a1"}));
+  // A record comes to partition 1: it is no longer at its end, and its
+  // last record (900) is earlier than a2, which waits for it again.
+  buffer.Push(Record("b1", 1, 900, t0));
+  buffer.Push(Record("a2", 0, 1100, t0));
+  EXPECT_EQ(TakeDue(buffer, t0), (std::vector<std::string>{"b1"}));
+  EXPECT_TRUE(TakeDue(buffer, t0 + milliseconds(10)).empty());
+  buffer.MarkAtEnd(1);
+  EXPECT_EQ(TakeDue(buffer, t0 + milliseconds(10)),
+            (std::vector<std::string>{"a2"}));
+  // The end of a partition no longer assigned is not news.
+  buffer.SetAssigned({0});
+  buffer.MarkAtEnd(1);
+  buffer.SetAssigned({0, 1});
+  buffer.Push(Record("a3", 0, 1200, t0));
+  EXPECT_TRUE(TakeDue(buffer, t0).empty());
+}
+
+TEST(ReorderBufferTest, ABacklogHoldsTheOthersLongerUntilItsFirstRecord) {
+  const Clock::time_point t0 = Clock::now();
+  Buffer buffer(milliseconds(200), kBacklog, 100);
+  buffer.SetAssigned({0, 1, 2});
+  buffer.MarkBacklog(1, t0);  // records to read, none fetched yet
+  buffer.MarkAtEnd(2);
+  buffer.Push(Record("a1", 0, 1000, t0));
+  buffer.Push(Record("a2", 0, 1100, t0));
+  // Past the window, not past the backlog window.
+  EXPECT_TRUE(TakeDue(buffer, t0 + milliseconds(1000)).empty());
+  // Partition 1's first fetch comes late, with earlier records: the
+  // merge order holds.
+  buffer.Push(Record("b1", 1, 500, t0 + milliseconds(1500)));
+  buffer.Push(Record("b2", 1, 1050, t0 + milliseconds(1500)));
+  // Partition 1 is live now, and a2 has waited longer than the ordinary
+  // window for it: all four go.
+  EXPECT_EQ(TakeDue(buffer, t0 + milliseconds(1500)),
+            (std::vector<std::string>{"b1", "a1", "b2", "a2"}));
+  // A record that comes now waits the ordinary window for partition 1.
+  const Clock::time_point t1 = t0 + milliseconds(1600);
+  buffer.Push(Record("a3", 0, 1200, t1));
+  EXPECT_TRUE(TakeDue(buffer, t1 + milliseconds(199)).empty());
+  EXPECT_EQ(TakeDue(buffer, t1 + milliseconds(200)),
+            (std::vector<std::string>{"a3"}));
+}
+
+TEST(ReorderBufferTest, ABacklogThatDoesNotComeStopsCountingAsOne) {
+  const Clock::time_point t0 = Clock::now();
+  Buffer buffer(milliseconds(200), kBacklog, 100);
+  buffer.SetAssigned({0, 1});
+  buffer.MarkBacklog(1, t0);
+  buffer.Push(Record("a1", 0, 1000, t0));
+  EXPECT_TRUE(TakeDue(buffer, t0 + kBacklog - milliseconds(1)).empty());
+  EXPECT_EQ(TakeDue(buffer, t0 + kBacklog), (std::vector<std::string>{"a1"}));
+  // Later records wait the ordinary window for the silent partition, not
+  // the backlog window.
+  const Clock::time_point t1 = t0 + kBacklog + milliseconds(500);
+  buffer.Push(Record("a2", 0, 2000, t1));
+  EXPECT_TRUE(TakeDue(buffer, t1 + milliseconds(100)).empty());
+  EXPECT_EQ(TakeDue(buffer, t1 + milliseconds(200)),
+            (std::vector<std::string>{"a2"}));
+  // A partition that has given records is no backlog's first: MarkBacklog
+  // leaves it as it is.
+  buffer.Push(Record("b1", 1, 2100, t1));
+  buffer.MarkBacklog(1, t1);
+  buffer.Push(Record("a3", 0, 2200, t1));
+  EXPECT_EQ(TakeDue(buffer, t1), (std::vector<std::string>{"b1"}));
+  EXPECT_EQ(TakeDue(buffer, t1 + milliseconds(200)),
+            (std::vector<std::string>{"a3"}));
 }
 
 // Within every partition timestamps do not go back; fetches interleave the
@@ -155,7 +232,7 @@ TEST(ReorderBufferTest, ReleasesTheMergeOrderOfMonotonePartitions) {
                               std::tie(std::get<0>(b), std::get<1>(b));
                      });
     const Clock::time_point t0 = Clock::now();
-    Buffer buffer(milliseconds(200), 1000);
+    Buffer buffer(milliseconds(200), kBacklog, 1000);
     std::vector<int32_t> assigned;
     for (int p = 0; p < partitions; ++p) assigned.push_back(p);
     buffer.SetAssigned(assigned);
@@ -168,11 +245,17 @@ TEST(ReorderBufferTest, ReleasesTheMergeOrderOfMonotonePartitions) {
       const auto& [timestamp, partition, name] = streams[p][next[p]++];
       buffer.Push(Record(name, partition, timestamp, t0));
       --left;
+      // Its last record given, the partition reaches its end (EOF).
+      if (next[p] == streams[p].size()) buffer.MarkAtEnd(p);
       for (const std::string& name : TakeDue(buffer, t0))
         released.push_back(name);
     }
-    while (auto entry = buffer.PopDue(t0, /*all=*/true))
-      released.push_back(entry->record);
+    // Every partition at its end: nothing waits for the window.
+    for (int p = 0; p < partitions; ++p) {
+      if (streams[p].empty()) buffer.MarkAtEnd(p);
+    }
+    for (const std::string& name : TakeDue(buffer, t0))
+      released.push_back(name);
     ASSERT_EQ(released.size(), expected.size());
     for (size_t i = 0; i < expected.size(); ++i)
       ASSERT_EQ(released[i], std::get<2>(expected[i])) << "round " << round;

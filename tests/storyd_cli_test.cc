@@ -161,6 +161,11 @@ TEST_F(StorydCliTest, ConfigErrorsAreClear) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_TRUE(Contains(r.err, "unknown config key 'copy.min_contaiment'"))
       << r.err;
+  std::string backlog =
+      Write("backlog.toml", "[kafka]\nreorder_backlog_ms = -5\n");
+  r = Run("dedup --config " + backlog + " --input /dev/null");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(Contains(r.err, "kafka.reorder_backlog_ms")) << r.err;
   std::string shipped = STORYD_SOURCE_DIR "/conf/storyd.toml";
   r = Run("dedup --config " + shipped + " --input /dev/null");
   EXPECT_EQ(r.exit_code, 0) << r.err;
