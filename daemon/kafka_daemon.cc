@@ -358,6 +358,16 @@ absl::StatusOr<KafkaHandle> KafkaDaemon::CreateClient(Role role) {
     }
     return absl::OkStatus();
   };
+  // What the changelog reader depends on, whatever the config says for
+  // consumers: assigned, never subscribed, so its group is never joined
+  // or committed to; a restore ends at the partition's end (the EOF
+  // event); only committed changes count.
+  const std::map<std::string, std::string> changelog_reader_properties = {
+      {"group.id", StrCat(config_.kafka.group_id, "-changelog-", instance_id_)},
+      {"enable.auto.commit", "false"},
+      {"enable.auto.offset.store", "false"},
+      {"enable.partition.eof", "true"},
+      {"isolation.level", "read_committed"}};
   // storyd's defaults first; the config's properties override them.
   std::map<std::string, std::string> properties = {{"client.id", "storyd"}};
   if (role == Role::kInput) {
@@ -374,14 +384,7 @@ absl::StatusOr<KafkaHandle> KafkaDaemon::CreateClient(Role role) {
     // them (max.poll.interval.ms guards the main loop).
     properties["session.timeout.ms"] = "10000";
   } else if (role == Role::kChangelog) {
-    // Assigned, never subscribed: the group id is never joined or
-    // committed to.
-    properties["group.id"] =
-        StrCat(config_.kafka.group_id, "-changelog-", instance_id_);
-    properties["enable.auto.commit"] = "false";
-    properties["enable.auto.offset.store"] = "false";
-    properties["enable.partition.eof"] = "true";
-    properties["isolation.level"] = "read_committed";
+    // (Its essentials, changelog_reader_properties, come last, below.)
     // Other instances' changes should arrive while they still matter.
     properties["fetch.wait.max.ms"] = "10";
   } else {
@@ -406,8 +409,11 @@ absl::StatusOr<KafkaHandle> KafkaDaemon::CreateClient(Role role) {
   for (const auto& [name, value] : type == RD_KAFKA_CONSUMER
                                        ? config_.kafka.consumer
                                        : config_.kafka.producer) {
-    if (role == Role::kChangelog && name == "group.id") continue;
     properties[name] = value;
+  }
+  if (role == Role::kChangelog) {
+    for (const auto& [name, value] : changelog_reader_properties)
+      properties[name] = value;
   }
   for (const auto& [name, value] : properties) {
     absl::Status status = set(name, value);

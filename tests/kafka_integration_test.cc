@@ -97,6 +97,27 @@ TEST_F(KafkaIntegrationTest, AQuietPartitionDoesNotHoldTheOthersBack) {
             Decisions(OfflineDedup(input)));
 }
 
+// Consumer properties in the config are for the input consumer; the
+// changelog reader keeps what its restore depends on. Without partition
+// end events (which the input's merge only uses to wait less), a restore
+// used never to end.
+TEST_F(KafkaIntegrationTest, ConsumerPropertiesLeaveTheChangelogReaderAlone) {
+  CreateTopics(2);
+  auto records = DataRecords("seeds.jsonl");
+  auto ecb = DataRecords("ecbplus.jsonl");
+  records.insert(records.end(), ecb.begin(), ecb.begin() + 40);
+  Produce(input_, records);
+  DaemonOptions options;
+  options.consumer_properties = {{"enable.partition.eof", "false"},
+                                 {"isolation.level", "read_uncommitted"}};
+  auto daemon = StartDaemon(WriteConfig(options), "daemon.log");
+  std::vector<Record> outputs = ReadTopic(output_, records.size(), 30s);
+  daemon->Signal(SIGTERM);
+  EXPECT_EQ(daemon->Wait(60s), 0);
+  EXPECT_EQ(ArticleRecords(outputs).size(), records.size())
+      << Log("daemon.log");
+}
+
 TEST_F(KafkaIntegrationTest, OnePartitionGivesTheOfflineAssignments) {
   CreateTopics(1);
   auto records = DataRecords("seeds.jsonl");

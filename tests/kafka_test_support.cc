@@ -800,8 +800,13 @@ std::string KafkaTest::WriteConfig(const DaemonOptions& options) {
     file << "reorder_ms = " << *options.reorder_ms << "\n";
   if (options.reorder_backlog_ms.has_value())
     file << "reorder_backlog_ms = " << *options.reorder_backlog_ms << "\n";
-  file << "\"bootstrap.servers\" = \"" << bootstrap_
-       << "\"\n[metrics]\nport = " << options.metrics_port << "\n";
+  file << "\"bootstrap.servers\" = \"" << bootstrap_ << "\"\n";
+  if (!options.consumer_properties.empty()) {
+    file << "[kafka.consumer]\n";
+    for (const auto& [name, value] : options.consumer_properties)
+      file << "\"" << name << "\" = \"" << value << "\"\n";
+  }
+  file << "[metrics]\nport = " << options.metrics_port << "\n";
   return path;
 }
 

@@ -251,6 +251,8 @@ struct DaemonOptions {
   std::optional<int> commit_interval_ms;  // unset: the default
   std::optional<int> reorder_ms;          // unset: the default
   std::optional<int> reorder_backlog_ms;  // unset: the default
+  // librdkafka properties for the consumers ([kafka.consumer]).
+  std::map<std::string, std::string> consumer_properties;
   std::string file_name = "storyd.toml";
 };
 
