@@ -88,3 +88,8 @@ window_articles = 20000
 max_df_terms = 262144
 TOML
 }
+
+# CPU time (user + system) a process has used so far, in microseconds.
+bench_cpu_us() {  # pid
+  awk -v hz="$(getconf CLK_TCK)" '{ printf "%.0f\n", ($14 + $15) * 1e6 / hz }' "/proc/$1/stat"
+}

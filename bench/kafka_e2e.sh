@@ -10,7 +10,8 @@
 # Prints a Markdown table; writes the latency distribution to
 # build/bench/latency.png with gnuplot (installed from Debian if missing).
 # Usage: bench/kafka_e2e.sh [copies_of_dev_data=5] [threads=0] [latency_seconds=20]
-# STORYD_BIN=path runs another storyd binary (an older build, to compare);
+# STORYD_BIN=path runs another storyd binary (an older build, to compare;
+# the produce and consume tools stay this tree's);
 # ORDER=shuffled or ORDER=files feeds the articles in another order (below);
 # KAFKA_TOML="key = value" adds lines to storyd's [kafka] section.
 set -euo pipefail
@@ -20,6 +21,9 @@ copies=${1:-5}
 threads=${2:-0}
 latency_seconds=${3:-20}
 storyd="${STORYD_BIN:-$root/build/bin/storyd}"
+# The load generator and reader are this tree's build whichever storyd is
+# measured, so that two builds are compared under the same load.
+tools="$root/build/bin/storyd"
 relay="$root/build/bin/kafka_relay"
 broker_dir="$root/build/kafka-bench-broker"
 out_dir="$root/build/bench"
@@ -129,7 +133,7 @@ TOML
   echo "$work/$1.toml"
 }
 consume_ts() {  # topic count -> file of {"timestamp","key","value"}
-  "$storyd" consume --brokers "$brokers" --topic "$1" --count "$2" --timestamps \
+  "$tools" consume --brokers "$brokers" --topic "$1" --count "$2" --timestamps \
     --idle-timeout-ms 60000 2>/dev/null
 }
 for name in sat alo relay lat lrelay; do
@@ -139,14 +143,14 @@ for name in sat alo relay lat lrelay; do
 done
 
 # 1. Saturation.
-"$storyd" produce --brokers "$brokers" --topic "$run-sat-in" --input "$work/input.jsonl" 2>/dev/null
-"$storyd" produce --brokers "$brokers" --topic "$run-relay-in" --input "$work/input.jsonl" 2>/dev/null
+"$tools" produce --brokers "$brokers" --topic "$run-sat-in" --input "$work/input.jsonl" 2>/dev/null
+"$tools" produce --brokers "$brokers" --topic "$run-relay-in" --input "$work/input.jsonl" 2>/dev/null
 "$storyd" run --config "$(storyd_config sat)" 2>"$work/sat.log" &
 pid=$!
 consume_ts "$run-sat-out" "$records" > "$work/sat-out.jsonl"
 kill -TERM "$pid"; wait "$pid"
 # The same at least once: no transactions.
-"$storyd" produce --brokers "$brokers" --topic "$run-alo-in" --input "$work/input.jsonl" 2>/dev/null
+"$tools" produce --brokers "$brokers" --topic "$run-alo-in" --input "$work/input.jsonl" 2>/dev/null
 "$storyd" run --config "$(storyd_config alo false)" 2>"$work/alo.log" &
 pid=$!
 consume_ts "$run-alo-out" "$records" > "$work/alo-out.jsonl"
@@ -178,25 +182,32 @@ head -n "$latency_records" "$work/input.jsonl" > "$work/latency-input.jsonl"
 "$storyd" run --config "$(storyd_config lat)" 2>"$work/lat.log" &
 pid=$!
 bench_wait_ready "$metrics_port" "$pid" 60
-"$storyd" produce --brokers "$brokers" --topic "$run-lat-in" --input "$work/latency-input.jsonl" \
+cpu_before=$(bench_cpu_us "$pid")
+"$tools" produce --brokers "$brokers" --topic "$run-lat-in" --input "$work/latency-input.jsonl" \
   --rate "$offered" 2>/dev/null
 consume_ts "$run-lat-out" "$latency_records" > "$work/lat-out.jsonl"
+storyd_cpu_us=$(( $(bench_cpu_us "$pid") - cpu_before ))
 consume_ts "$run-lat-in" "$latency_records" > "$work/lat-in.jsonl"
 kill -TERM "$pid"; wait "$pid"
 cp "$work/lat.log" "$out_dir/storyd_latency_run.log"
-"$relay" "$brokers" "$run-lrelay-in" "$run-lrelay-out" "$run-lrelay" "$latency_records" >/dev/null &
+"$relay" "$brokers" "$run-lrelay-in" "$run-lrelay-out" "$run-lrelay" "$latency_records" \
+  > "$work/lrelay.txt" &
 relay_pid=$!
 sleep 6
-"$storyd" produce --brokers "$brokers" --topic "$run-lrelay-in" \
+"$tools" produce --brokers "$brokers" --topic "$run-lrelay-in" \
   --input "$work/latency-input.jsonl" --rate "$offered" 2>/dev/null
 wait "$relay_pid"
+# Its whole run's CPU time (it idles before the load).
+relay_cpu_us=$(sed -n 's/.*cpu_us \([0-9]*\).*/\1/p' "$work/lrelay.txt")
 consume_ts "$run-lrelay-out" "$latency_records" > "$work/lrelay-out.jsonl"
 consume_ts "$run-lrelay-in" "$latency_records" > "$work/lrelay-in.jsonl"
 
-python3 - "$work" "$out_dir" "$records" "$storyd_rate" "$relay_rate" "$offered" "$threads" "$alo_rate" <<'PY'
+python3 - "$work" "$out_dir" "$records" "$storyd_rate" "$relay_rate" "$offered" "$threads" "$alo_rate" \
+  "$storyd_cpu_us" "$relay_cpu_us" "$latency_records" <<'PY'
 import json, sys
 work, out_dir, records = sys.argv[1], sys.argv[2], int(sys.argv[3])
 storyd_rate, relay_rate, offered, threads, alo_rate = map(float, sys.argv[4:9])
+storyd_cpu_us, relay_cpu_us, latency_records = map(float, sys.argv[9:12])
 def delays(inp, out):
     """(ms since the load's first record was sent, latency ms) per record."""
     sent = {}
@@ -250,6 +261,9 @@ r_steady = latencies(r_pairs, 1000)
 print(f"| latency p50 / p99 after the first second of load | {pct(s_steady, 50)} / "
       f"{pct(s_steady, 99)} ms | {pct(r_steady, 50)} / {pct(r_steady, 99)} ms | |")
 print(f"| records measured for latency | {len(s_lat)} | {len(r_lat)} | |")
+print(f"| CPU time per record in the latency run (all threads) | "
+      f"{storyd_cpu_us / latency_records:.0f} µs | {relay_cpu_us / latency_records:.0f} µs | "
+      f"{storyd_cpu_us / max(relay_cpu_us, 1):.0f}x |")
 print(f"(storyd worker threads: {int(threads) or 'one per core'})")
 PY
 gnuplot <<GP

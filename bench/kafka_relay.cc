@@ -7,6 +7,7 @@
 //
 // Exits once COUNT records have been acknowledged, printing records/s.
 #include <librdkafka/rdkafka.h>
+#include <sys/resource.h>
 
 #include <chrono>
 #include <cstdio>
@@ -136,9 +137,15 @@ int main(int argc, char** argv) {
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
           .count();
-  std::printf("kafka_relay: %lld records in %.2f s, %.0f records/s\n",
-              acks.acknowledged, seconds,
-              static_cast<double>(acks.acknowledged) / seconds);
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  const long long cpu_us =
+      (usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1000000LL +
+      usage.ru_utime.tv_usec + usage.ru_stime.tv_usec;
+  std::printf(
+      "kafka_relay: %lld records in %.2f s, %.0f records/s, cpu_us %lld\n",
+      acks.acknowledged, seconds,
+      static_cast<double>(acks.acknowledged) / seconds, cpu_us);
   rd_kafka_consumer_close(consumer);
   rd_kafka_destroy(consumer);
   rd_kafka_destroy(producer);
