@@ -11,6 +11,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -40,6 +41,13 @@ struct KafkaDeleter {
   void operator()(rd_kafka_t* handle) const { rd_kafka_destroy(handle); }
 };
 using KafkaHandle = std::unique_ptr<rd_kafka_t, KafkaDeleter>;
+
+struct QueueDeleter {
+  void operator()(rd_kafka_queue_t* queue) const {
+    rd_kafka_queue_destroy(queue);
+  }
+};
+using QueueHandle = std::unique_ptr<rd_kafka_queue_t, QueueDeleter>;
 
 struct PartitionListDeleter {
   void operator()(rd_kafka_topic_partition_list_t* list) const {
@@ -120,12 +128,39 @@ class WorkerPool {
     learned_ = std::move(learned);
   }
 
-  void Submit(std::shared_ptr<Job> job) {
+  // Queues `jobs` (and empties it) with one wake-up: a batch that came
+  // with one fetch is worked off without a sleep and a wake per record.
+  void SubmitAll(std::vector<std::shared_ptr<Job>>* jobs) {
+    if (jobs->empty()) return;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      queue_.push_back(std::move(job));
+      for (std::shared_ptr<Job>& job : *jobs) queue_.push_back(std::move(job));
     }
-    work_ready_.notify_one();
+    if (jobs->size() == 1) {
+      work_ready_.notify_one();
+    } else {
+      work_ready_.notify_all();
+    }
+    jobs->clear();
+  }
+
+  // The main thread sleeps in the consumer's poll while a worker finishes
+  // the result it needs next: `wake` (which cuts that poll short) is called
+  // when the result for the seq last passed to Needing is done.
+  void SetWaker(std::function<void()> wake) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    wake_ = std::move(wake);
+  }
+  // Tells the workers which result the main thread waits for (kNone: none)
+  // and whether it is done already. Either this sees the result, or the
+  // worker that leaves it sees `seq` and wakes the main thread (both sides
+  // go through the mutex).
+  static constexpr uint64_t kNone = ~uint64_t{0};
+  bool Needing(uint64_t seq) {
+    needed_.store(seq);
+    if (seq == kNone) return false;
+    std::lock_guard<std::mutex> lock(mutex_);
+    return done_.contains(seq);
   }
 
   // The result for `seq` if it is done; waits up to `wait` for it.
@@ -162,11 +197,14 @@ class WorkerPool {
       result->timestamp_ms = job->timestamp_ms;
       metrics_->process_seconds.Observe(
           std::chrono::duration<double>(Clock::now() - start).count());
+      std::function<void()> wake;
       {
         std::lock_guard<std::mutex> lock(mutex_);
         done_[job->seq] = std::move(result);
+        if (needed_.load() == job->seq) wake = wake_;
       }
       done_ready_.notify_all();
+      if (wake) wake();
     }
   }
 
@@ -177,6 +215,8 @@ class WorkerPool {
   std::deque<std::shared_ptr<Job>> queue_;
   std::shared_ptr<const LearnedBoilerplate> learned_;
   absl::flat_hash_map<uint64_t, std::unique_ptr<ProcessedArticle>> done_;
+  std::atomic<uint64_t> needed_{kNone};
+  std::function<void()> wake_;
   bool stopping_ = false;
   std::vector<std::thread> threads_;
 };
@@ -190,6 +230,7 @@ class KafkaDaemon {
     // Buffered records belong to the consumer (empty after a clean drain).
     DropBuffered();
     pool_.reset();
+    consumer_queue_.reset();
     consumer_.reset();
     changelog_consumer_.reset();
     producer_.reset();
@@ -212,6 +253,8 @@ class KafkaDaemon {
   absl::Status StartProducer();
   // Fresh indexes, processor and workers.
   void ResetPipeline();
+  // Lets the workers wake the main loop when its next result is done.
+  void SetWaker();
   // Reads the changelog into the fresh indexes.
   absl::Status Restore();
   void ConsumeLoop();
@@ -222,6 +265,7 @@ class KafkaDaemon {
   // `all` releases everything.
   void ReleaseInOrder(bool all);
   void DropBuffered();
+  // Makes a job of a record, for ReleaseInOrder to hand to the workers.
   void Submit(rd_kafka_message_t* message);
   // Queues another instance's change for the ordered stage.
   void SubmitChange(ChangelogEntry&& entry);
@@ -300,6 +344,8 @@ class KafkaDaemon {
   KafkaHandle mock_owner_;
   rd_kafka_mock_cluster_t* mock_cluster_ = nullptr;
   KafkaHandle consumer_;
+  // The consumer's queue, for workers to cut the main loop's poll short.
+  QueueHandle consumer_queue_;
   KafkaHandle changelog_consumer_;
   KafkaHandle producer_;
   std::unique_ptr<ChangelogReader> changelog_;
@@ -316,6 +362,7 @@ class KafkaDaemon {
       jobs_;  // by seq, until emitted
   std::map<int32_t, PartitionTrack> partitions_;
   std::vector<int32_t> assigned_;
+  std::vector<std::shared_ptr<Job>> submitted_;  // for the workers, next
   ReorderBuffer<rd_kafka_message_t*> reorder_{
       std::chrono::milliseconds(config_.kafka.reorder_ms),
       std::chrono::milliseconds(config_.kafka.reorder_backlog_ms), 2048};
@@ -488,9 +535,17 @@ void KafkaDaemon::ResetPipeline() {
   own_window_ids_.clear();
   replays_.clear();
   replay_order_.clear();
+  submitted_.clear();
   pool_ = std::make_unique<WorkerPool>(EffectiveThreads(config_),
                                        config_.max_record_bytes,
                                        processor_.get(), &metrics_);
+  SetWaker();
+}
+
+void KafkaDaemon::SetWaker() {
+  if (pool_ == nullptr || consumer_queue_ == nullptr) return;
+  rd_kafka_queue_t* queue = consumer_queue_.get();
+  pool_->SetWaker([queue] { rd_kafka_queue_yield(queue); });
 }
 
 absl::Status KafkaDaemon::StartProducer() {
@@ -578,6 +633,8 @@ absl::Status KafkaDaemon::SetUp(const DaemonOptions& options) {
 
   consumer_ = std::move(*consumer);
   rd_kafka_poll_set_consumer(consumer_.get());
+  consumer_queue_.reset(rd_kafka_queue_get_consumer(consumer_.get()));
+  SetWaker();
   PartitionList topics(rd_kafka_topic_partition_list_new(1));
   rd_kafka_topic_partition_list_add(
       topics.get(), config_.kafka.input_topic.c_str(), RD_KAFKA_PARTITION_UA);
@@ -627,7 +684,7 @@ void KafkaDaemon::Submit(rd_kafka_message_t* message) {
   ++in_flight_;
   metrics_.articles_consumed.fetch_add(1, std::memory_order_relaxed);
   jobs_[job->seq] = job;
-  pool_->Submit(std::move(job));
+  submitted_.push_back(std::move(job));
 }
 
 void KafkaDaemon::SubmitChange(ChangelogEntry&& entry) {
@@ -1076,6 +1133,7 @@ void KafkaDaemon::ReleaseInOrder(bool all) {
     Submit(entry->record);
     rd_kafka_message_destroy(entry->record);
   }
+  pool_->SubmitAll(&submitted_);
 }
 
 void KafkaDaemon::DropBuffered() {
@@ -1374,6 +1432,9 @@ HttpResponse KafkaDaemon::Serve(const std::string& path) {
   return {404, "text/plain", "not found\n"};
 }
 
+// Records taken from the consumer in one pass of the main loop, at most.
+constexpr int kMaxPollBatch = 256;
+
 void KafkaDaemon::ConsumeLoop() {
   sd_notify(0, "READY=1\nSTATUS=consuming");
   while (!stop_requested_.load()) {
@@ -1381,21 +1442,32 @@ void KafkaDaemon::ConsumeLoop() {
       Rewind();
       continue;
     }
-    rd_kafka_message_t* message = rd_kafka_consumer_poll(
-        consumer_.get(), in_flight_ > 0 || reorder_.size() > 0 ? 5 : 100);
-    if (message != nullptr) {
+    // Sleeps until a record comes, the result the ordered stage needs next
+    // is done (a worker cuts the poll short), or a timeout: 5 ms while
+    // records wait in the reorder buffer (their window) or for a
+    // transaction, else 100 ms. Then takes what else has come, so that a
+    // fetch's records go to the workers together.
+    const bool result_due = pool_->Needing(
+        next_to_emit_ < next_seq_ ? next_to_emit_ : WorkerPool::kNone);
+    int timeout_ms = in_flight_ > 0 || reorder_.size() > 0 ? 5 : 100;
+    if (result_due) timeout_ms = 0;
+    for (int taken = 0; taken < kMaxPollBatch; ++taken) {
+      rd_kafka_message_t* message =
+          rd_kafka_consumer_poll(consumer_.get(), taken == 0 ? timeout_ms : 0);
+      if (message == nullptr) break;
       if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         Buffer(message);
-      } else {
-        if (message->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-          reorder_.MarkAtEnd(message->partition);
-        } else {
-          log_ << "storyd: consumer: " << rd_kafka_message_errstr(message)
-               << std::endl;
-        }
-        rd_kafka_message_destroy(message);
+        continue;
       }
+      if (message->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        reorder_.MarkAtEnd(message->partition);
+      } else {
+        log_ << "storyd: consumer: " << rd_kafka_message_errstr(message)
+             << std::endl;
+      }
+      rd_kafka_message_destroy(message);
     }
+    pool_->Needing(WorkerPool::kNone);
     // Other instances' changes take their turn with the input.
     changelog_->Poll(
         [this](ChangelogEntry&& entry) { SubmitChange(std::move(entry)); },
