@@ -102,7 +102,8 @@ int main(int argc, char** argv) {
   produce->add_option("--input", input, "input file (default: stdin)");
   produce->add_option(
       "--rate", produce_options.rate,
-      "records per second to offer (default: as fast as possible)");
+      "records per second to offer, once the client is connected (default: "
+      "as fast as possible)");
 
   storyd::ConsumeOptions consume_options;
   CLI::App* consume =

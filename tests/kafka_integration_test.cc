@@ -7,6 +7,7 @@
 #include <signal.h>
 
 #include <chrono>
+#include <cstddef>
 #include <fstream>
 #include <limits>
 #include <map>
@@ -26,6 +27,15 @@ namespace {
 using namespace std::chrono_literals;
 
 class KafkaIntegrationTest : public KafkaTest {};
+
+// The seeds, then the first `count` ECB+ articles.
+KeyValues SeedsThenEcb(size_t count) {
+  KeyValues records = DataRecords("seeds.jsonl");
+  KeyValues ecb = DataRecords("ecbplus.jsonl");
+  records.insert(records.end(), ecb.begin(),
+                 ecb.begin() + static_cast<std::ptrdiff_t>(count));
+  return records;
+}
 
 TEST_F(KafkaIntegrationTest, FourPartitionsMatchTheOfflineScores) {
   CreateTopics(4);
@@ -70,9 +80,7 @@ TEST_F(KafkaIntegrationTest, FourPartitionsMatchTheOfflineScores) {
 // leave the reader idle long past its 20 s.
 TEST_F(KafkaIntegrationTest, AQuietPartitionDoesNotHoldTheOthersBack) {
   CreateTopics(2);
-  auto records = DataRecords("seeds.jsonl");
-  auto ecb = DataRecords("ecbplus.jsonl");
-  records.insert(records.end(), ecb.begin(), ecb.begin() + 100);
+  KeyValues records = SeedsThenEcb(100);
   // Half before the daemon starts (a backlog on partition 1), half while
   // it runs; partition 0 stays empty throughout.
   const size_t half = records.size() / 2;
@@ -103,9 +111,7 @@ TEST_F(KafkaIntegrationTest, AQuietPartitionDoesNotHoldTheOthersBack) {
 // used never to end.
 TEST_F(KafkaIntegrationTest, ConsumerPropertiesLeaveTheChangelogReaderAlone) {
   CreateTopics(2);
-  auto records = DataRecords("seeds.jsonl");
-  auto ecb = DataRecords("ecbplus.jsonl");
-  records.insert(records.end(), ecb.begin(), ecb.begin() + 40);
+  KeyValues records = SeedsThenEcb(40);
   Produce(input_, records);
   DaemonOptions options;
   options.consumer_properties = {{"enable.partition.eof", "false"},
@@ -120,9 +126,7 @@ TEST_F(KafkaIntegrationTest, ConsumerPropertiesLeaveTheChangelogReaderAlone) {
 
 TEST_F(KafkaIntegrationTest, OnePartitionGivesTheOfflineAssignments) {
   CreateTopics(1);
-  auto records = DataRecords("seeds.jsonl");
-  auto ecb = DataRecords("ecbplus.jsonl");
-  records.insert(records.end(), ecb.begin(), ecb.begin() + 300);
+  KeyValues records = SeedsThenEcb(300);
   Produce(input_, records);
   auto daemon = StartDaemon(WriteConfig(2), "daemon.log");
   std::vector<Record> outputs = ReadTopic(output_, records.size(), 60s);
