@@ -1346,11 +1346,11 @@ void KafkaDaemon::Rebalance(rd_kafka_resp_err_t error,
       assigned_.push_back(partitions->elems[i].partition);
     reorder_.SetAssigned(assigned_);
     rd_kafka_assign(consumer_.get(), partitions);
-    FindBacklogs(nullptr);
     paused_ = false;
-    assigned_any_.store(true);
     log_ << "storyd: assigned " << partitions->cnt << " partition(s) of "
          << config_.kafka.input_topic << std::endl;
+    FindBacklogs(nullptr);
+    assigned_any_.store(true);
     return;
   }
   // Revoked: finish and commit what was consumed from these partitions
