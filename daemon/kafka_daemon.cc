@@ -1263,16 +1263,6 @@ void KafkaDaemon::FindBacklogs(
       return;
     }
   }
-  // The offsets "by time" of the special times END and BEGINNING are the
-  // log's end (for read_committed: its last stable offset) and start.
-  PartitionList ends = list_of(RD_KAFKA_OFFSET_END);
-  PartitionList starts = list_of(RD_KAFKA_OFFSET_BEGINNING);
-  if (rd_kafka_offsets_for_times(consumer_.get(), ends.get(), kTimeoutMs) !=
-          RD_KAFKA_RESP_ERR_NO_ERROR ||
-      rd_kafka_offsets_for_times(consumer_.get(), starts.get(), kTimeoutMs) !=
-          RD_KAFKA_RESP_ERR_NO_ERROR) {
-    return;
-  }
   // Where a partition with no committed offset starts reading.
   char reset[32] = "";
   size_t reset_size = sizeof(reset);
@@ -1283,26 +1273,48 @@ void KafkaDaemon::FindBacklogs(
   const bool reset_to_start = std::string_view(reset) == "smallest" ||
                               std::string_view(reset) == "earliest" ||
                               std::string_view(reset) == "beginning";
+  bool needs_starts = false;
+  for (int i = 0; i < committed->cnt; ++i) {
+    int64_t& offset = committed->elems[i].offset;
+    if (offset == RD_KAFKA_OFFSET_INVALID) {
+      offset = reset_to_start ? RD_KAFKA_OFFSET_BEGINNING : RD_KAFKA_OFFSET_END;
+    }
+    needs_starts |= offset == RD_KAFKA_OFFSET_BEGINNING;
+  }
+  // The offsets "by time" of the special times END and BEGINNING are the
+  // log's end (for read_committed: its last stable offset) and start.
+  PartitionList ends = list_of(RD_KAFKA_OFFSET_END);
+  PartitionList starts = list_of(RD_KAFKA_OFFSET_BEGINNING);
+  if (rd_kafka_offsets_for_times(consumer_.get(), ends.get(), kTimeoutMs) !=
+          RD_KAFKA_RESP_ERR_NO_ERROR ||
+      (needs_starts &&
+       rd_kafka_offsets_for_times(consumer_.get(), starts.get(), kTimeoutMs) !=
+           RD_KAFKA_RESP_ERR_NO_ERROR)) {
+    return;
+  }
+  auto entry_of = [&](const PartitionList& list, int32_t partition) {
+    return rd_kafka_topic_partition_list_find(
+        list.get(), config_.kafka.input_topic.c_str(), partition);
+  };
   const auto now = Clock::now();
   int backlogs = 0;
   for (int32_t partition : assigned_) {
-    const rd_kafka_topic_partition_t* from = rd_kafka_topic_partition_list_find(
-        committed.get(), config_.kafka.input_topic.c_str(), partition);
-    const rd_kafka_topic_partition_t* end = rd_kafka_topic_partition_list_find(
-        ends.get(), config_.kafka.input_topic.c_str(), partition);
-    const rd_kafka_topic_partition_t* start =
-        rd_kafka_topic_partition_list_find(
-            starts.get(), config_.kafka.input_topic.c_str(), partition);
-    if (from == nullptr || end == nullptr || start == nullptr ||
-        end->err != RD_KAFKA_RESP_ERR_NO_ERROR || end->offset < 0 ||
-        start->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    const rd_kafka_topic_partition_t* from = entry_of(committed, partition);
+    const rd_kafka_topic_partition_t* end = entry_of(ends, partition);
+    if (from == nullptr || end == nullptr ||
+        end->err != RD_KAFKA_RESP_ERR_NO_ERROR || end->offset < 0) {
       continue;  // unknown: the merge waits as for any silent partition
     }
     int64_t position = from->offset;
-    if (position < 0) {
-      if (start->offset < 0) continue;
-      position = reset_to_start ? start->offset : end->offset;
+    if (position == RD_KAFKA_OFFSET_END) position = end->offset;
+    if (position == RD_KAFKA_OFFSET_BEGINNING) {
+      const rd_kafka_topic_partition_t* start = entry_of(starts, partition);
+      if (start == nullptr || start->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        continue;
+      }
+      position = start->offset;
     }
+    if (position < 0) continue;  // another logical offset: unknown
     if (position >= end->offset) {
       reorder_.MarkAtEnd(partition);
     } else {

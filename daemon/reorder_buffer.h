@@ -176,27 +176,21 @@ class ReorderBuffer {
       if (partition == head.partition) continue;
       auto queue = queues_.find(partition);
       if (queue != queues_.end() && !queue->second.empty()) continue;
-      auto state = states_.find(partition);
-      if (state == states_.end()) {
-        hold = Hold::kWindow;  // nothing known yet
-        continue;
+      auto found = states_.find(partition);
+      const PartitionState* state =
+          found == states_.end() ? nullptr : &found->second;
+      if (state != nullptr && state->at_end) continue;
+      if (state != nullptr && state->backlog_since.has_value() &&
+          now - *state->backlog_since < backlog_window_) {
+        return Hold::kBacklog;
       }
-      if (state->second.at_end) continue;
-      if (state->second.backlog_since.has_value()) {
-        if (now - *state->second.backlog_since < backlog_window_) {
-          return Hold::kBacklog;
-        }
-        hold = Hold::kWindow;
-        continue;
-      }
-      if (!state->second.last_timestamp_ms.has_value()) {
-        hold = Hold::kWindow;
-        continue;
-      }
-      const int64_t last = *state->second.last_timestamp_ms;
-      // An equal timestamp sorts first only from a lower partition.
-      if (last < head.timestamp_ms ||
-          (last == head.timestamp_ms && partition < head.partition)) {
+      // Nothing known of it (or a backlog that did not come), or its last
+      // record sorts before the head: an equal timestamp sorts first only
+      // from a lower partition.
+      const std::optional<int64_t> last =
+          state == nullptr ? std::nullopt : state->last_timestamp_ms;
+      if (!last.has_value() || *last < head.timestamp_ms ||
+          (*last == head.timestamp_ms && partition < head.partition)) {
         hold = Hold::kWindow;
       }
     }
