@@ -3,7 +3,6 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 #include <signal.h>
-#include <simdjson.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
@@ -28,6 +27,7 @@
 #include "core/strings.h"
 #include "core/term_prior.h"
 #include "daemon/changelog.h"
+#include "daemon/consumer_lag.h"
 #include "daemon/http_server.h"
 #include "daemon/metrics.h"
 #include "daemon/reorder_buffer.h"
@@ -1377,37 +1377,8 @@ void KafkaDaemon::Rebalance(rd_kafka_resp_err_t error,
 }
 
 void KafkaDaemon::OnStatistics(std::string_view json) {
-  simdjson::dom::parser parser;
-  simdjson::dom::element root;
-  if (parser.parse(json.data(), json.size()).get(root) != simdjson::SUCCESS)
-    return;
-  simdjson::dom::object partitions;
-  if (root["topics"][config_.kafka.input_topic]["partitions"].get(partitions) !=
-      simdjson::SUCCESS) {
-    return;
-  }
-  std::map<int32_t, int64_t> lag;
-  for (auto [key, value] : partitions) {
-    int64_t partition_lag = -1;
-    int64_t partition_id = -1;
-    if (value["partition"].get(partition_id) != simdjson::SUCCESS ||
-        partition_id < 0)
-      continue;
-    if (value["consumer_lag"].get(partition_lag) != simdjson::SUCCESS) continue;
-    if (partition_lag < 0) {
-      // librdkafka counts from the consumer's committed offset, which
-      // transactions do not update: count from what was consumed instead.
-      int64_t end = -1, consumed = -1;
-      if (value["ls_offset"].get(end) != simdjson::SUCCESS ||
-          value["app_offset"].get(consumed) != simdjson::SUCCESS || end < 0 ||
-          consumed < 0) {
-        continue;
-      }
-      partition_lag = std::max<int64_t>(0, end - consumed);
-    }
-    lag[static_cast<int32_t>(partition_id)] = partition_lag;
-  }
-  metrics_.SetConsumerLag(std::move(lag));
+  metrics_.SetConsumerLag(
+      ConsumerLagFromStatistics(json, config_.kafka.input_topic));
 }
 
 void KafkaDaemon::NotifyWatchdog() {
