@@ -53,7 +53,8 @@ std::vector<ArticleTerm> ArticleProcessor::StoryTerms(
 std::vector<uint16_t> ArticleProcessor::TextYearsOf(
     const Article& article, std::string_view normalized_body) const {
   return TextYears(NormalizedTitle(article), normalized_body,
-                   static_cast<size_t>(story_terms_.text_year_chars));
+                   static_cast<size_t>(story_terms_.text_year_chars),
+                   article.url);
 }
 
 StrippedText ArticleProcessor::Clean(const Article& article,
@@ -121,7 +122,8 @@ void ArticleProcessor::Process(ArticleParser* parser, uint64_t seq,
         title, normalized, scratch->tokens, scratch->token_hashes, story_terms_,
         *prior_, &scratch->story_terms);
     out->text_years = TextYears(
-        title, normalized, static_cast<size_t>(story_terms_.text_year_chars));
+        title, normalized, static_cast<size_t>(story_terms_.text_year_chars),
+        out->article.url);
   }
   out->shingles.clear();
   if (keep_shingles_) out->shingles = std::move(features.shingles);

@@ -60,12 +60,47 @@ void AppendYears(std::string_view text, std::vector<uint16_t>* years) {
   }
 }
 
+// Appends the years that date a URL's path: runs of four digits as in
+// AppendYears ("/2013/03/14/", "/2013-06-06/"), and runs of eight that read
+// as a date, YYYYMMDD ("/article/20130314/"). The host and the query are
+// left out: they name a site or a request, not when it published.
+void AppendUrlYears(std::string_view url, std::vector<uint16_t>* years) {
+  const size_t scheme = url.find("://");
+  const size_t path =
+      url.find('/', scheme == std::string_view::npos ? 0 : scheme + 3);
+  if (path == std::string_view::npos) return;
+  url = url.substr(path, url.find_first_of("?#", path) - path);
+  AppendYears(url, years);
+  for (size_t i = 0; i < url.size(); ++i) {
+    if (!IsDigit(url[i])) continue;
+    size_t end = i;
+    while (end < url.size() && IsDigit(url[end])) ++end;
+    const size_t start = i;
+    i = end;
+    if (end - start != 8) continue;
+    auto number = [&](size_t from, size_t digits) {
+      int value = 0;
+      for (size_t k = from; k < from + digits; ++k)
+        value = value * 10 + (url[k] - '0');
+      return value;
+    };
+    const int year = number(start, 4), month = number(start + 4, 2),
+              day = number(start + 6, 2);
+    if (year >= 1900 && year <= 2099 && month >= 1 && month <= 12 && day >= 1 &&
+        day <= 31) {
+      years->push_back(static_cast<uint16_t>(year));
+    }
+  }
+}
+
 }  // namespace
 
 std::vector<uint16_t> TextYears(std::string_view title, std::string_view body,
-                                size_t max_body_chars) {
+                                size_t max_body_chars, std::string_view url) {
   std::vector<uint16_t> years;
   if (max_body_chars == 0) return years;
+  // The address's date first: it is when the article was published.
+  AppendUrlYears(url, &years);
   AppendYears(title, &years);
   // A cut inside a run of digits would make a shorter number of it: the
   // run is kept whole. (Only ASCII counts, so any byte is a safe cut.)

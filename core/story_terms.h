@@ -47,11 +47,15 @@ struct StoryTermConfig {
 // four ASCII digits from 1900 to 2099 that no letter, digit or decimal
 // point touches, in the title and the first `max_body_chars` bytes of the
 // body. Datelines ("Posted: July 29, 2004", "2013-09-26") put them there,
-// so they date an article that has no published_at, if coarsely. Sorted,
-// unique, at most kMaxTextYears (the earliest in the text first).
+// so they date an article that has no published_at, if coarsely. So does
+// the article's `url`, when its path carries a date, as news sites' often
+// do ("/2013/03/14/", "/2013-06-06/", "/20130314/"): those years come
+// first. Sorted, unique, at most kMaxTextYears (the URL's, then the earliest
+// in the text). `max_body_chars` = 0 turns them all off.
 inline constexpr size_t kMaxTextYears = 8;
 std::vector<uint16_t> TextYears(std::string_view title, std::string_view body,
-                                size_t max_body_chars);
+                                size_t max_body_chars,
+                                std::string_view url = {});
 
 // Two sets of text years (each sorted) date different events: both have
 // years and they share none.

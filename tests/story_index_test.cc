@@ -337,6 +337,29 @@ TEST(StoryTermsTest, TextYearsComeFromTitleAndLead) {
   EXPECT_TRUE(TextYears("2009", "2009", 0).empty());  // turned off
 }
 
+TEST(StoryTermsTest, ADatedUrlPathDatesTheArticle) {
+  EXPECT_EQ(TextYears("quake hits iran", "no dateline here", 300,
+                      "http://www.nytimes.com/2013/03/14/world/quake.html"),
+            (std::vector<uint16_t>{2013}));
+  EXPECT_EQ(TextYears("", "", 300,
+                      "http://articles.example.com/2013-06-06/sns-20130606_1"),
+            (std::vector<uint16_t>{2013}));
+  // YYYYMMDD, with the text's own years beside it.
+  EXPECT_EQ(TextYears("", "in 2008, too", 300,
+                      "https://pressdemocrat.com/article/20130314/articles/1"),
+            (std::vector<uint16_t>{2008, 2013}));
+  // Not dates: the host, the query, ids of other lengths or that do not
+  // read as a date, years touching letters.
+  EXPECT_TRUE(
+      TextYears("", "", 300, "http://news2013.com/2013850661_x.html").empty());
+  EXPECT_TRUE(
+      TextYears("", "", 300, "http://2013.example.com/a?year=2013").empty());
+  EXPECT_TRUE(
+      TextYears("", "", 300, "http://e.com/20131399/apr2009/wwdc12").empty());
+  EXPECT_TRUE(TextYears("", "", 300, "no-scheme-or-path").empty());
+  EXPECT_TRUE(TextYears("", "", 0, "http://e.com/2013/03/14/").empty());
+}
+
 TEST(StoryTermsTest, TextYearsConflictOnlyWhenBothDatedAndDisjoint) {
   const std::vector<uint16_t> none, y2008{2008}, y2008_2012{2008, 2012},
       y2013{2013};
