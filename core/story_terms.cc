@@ -187,8 +187,12 @@ std::vector<ArticleTerm> ExtractStoryTermsFromTokens(
 
   std::vector<ArticleTerm> terms;
   if (texts != nullptr) texts->clear();
+  // Occurrences ahead of the loop (a few terms' worth) are prefetched.
+  constexpr size_t kPrefetchAhead = 16;
   for (size_t i = 0; i < occurrences.size();) {
     const uint64_t hash = occurrences[i].hash;
+    if (i + kPrefetchAhead < occurrences.size())
+      prior.Prefetch(occurrences[i + kPrefetchAhead].hash);
     float frequency = 0;
     size_t end = i;
     for (; end < occurrences.size() && occurrences[end].hash == hash; ++end)

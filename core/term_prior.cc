@@ -49,8 +49,7 @@ absl::StatusOr<TermPrior> TermPrior::Parse(std::string_view table) {
   TermPrior prior;
   // At most half full: short probes, also for the words it does not know.
   const size_t slots = std::bit_ceil(2 * entries.size() + 2);
-  prior.keys_.assign(slots, 0);
-  prior.zipf_centi_.assign(slots, 0);
+  prior.slots_.assign(slots, 0);
   prior.shift_ = 64 - std::countr_zero(slots);
   for (const auto& [hash, zipf_centi] : entries) prior.Set(hash, zipf_centi);
   return prior;
@@ -58,22 +57,24 @@ absl::StatusOr<TermPrior> TermPrior::Parse(std::string_view table) {
 
 size_t TermPrior::SlotOf(uint64_t term_hash) const {
   // shift_ < 64: the table has at least two slots.
-  const size_t mask = keys_.size() - 1;
+  const size_t mask = slots_.size() - 1;
+  const uint64_t key = term_hash & ~kValueMask;
   size_t slot = static_cast<size_t>(term_hash >> shift_);
-  while (keys_[slot] != term_hash && keys_[slot] != 0) slot = (slot + 1) & mask;
+  while (slots_[slot] != 0 && (slots_[slot] & ~kValueMask) != key) {
+    slot = (slot + 1) & mask;
+  }
   return slot;
 }
 
 void TermPrior::Set(uint64_t term_hash, uint16_t zipf_centi) {
-  if (term_hash == 0) {
-    if (!zero_key_zipf_centi_.has_value()) ++size_;
-    zero_key_zipf_centi_ = zipf_centi;
+  if ((term_hash & ~kValueMask) == 0) {
+    if (!low_key_zipf_centi_.has_value()) ++size_;
+    low_key_zipf_centi_ = zipf_centi;
     return;
   }
   const size_t slot = SlotOf(term_hash);
-  if (keys_[slot] == 0) ++size_;
-  keys_[slot] = term_hash;
-  zipf_centi_[slot] = zipf_centi;
+  if (slots_[slot] == 0) ++size_;
+  slots_[slot] = (term_hash & ~kValueMask) | zipf_centi;
 }
 
 const TermPrior& TermPrior::Embedded() {
@@ -89,15 +90,17 @@ const TermPrior& TermPrior::Embedded() {
 }
 
 std::optional<float> TermPrior::Zipf(uint64_t term_hash) const {
-  std::optional<uint16_t> zipf_centi;
-  if (term_hash == 0) {
-    zipf_centi = zero_key_zipf_centi_;
-  } else if (!keys_.empty()) {
-    const size_t slot = SlotOf(term_hash);
-    if (keys_[slot] != 0) zipf_centi = zipf_centi_[slot];
+  uint16_t zipf_centi;
+  if ((term_hash & ~kValueMask) == 0) {
+    if (!low_key_zipf_centi_.has_value()) return std::nullopt;
+    zipf_centi = *low_key_zipf_centi_;
+  } else {
+    if (slots_.empty()) return std::nullopt;
+    const uint64_t slot = slots_[SlotOf(term_hash)];
+    if (slot == 0) return std::nullopt;
+    zipf_centi = static_cast<uint16_t>(slot & kValueMask);
   }
-  if (!zipf_centi.has_value()) return std::nullopt;
-  return static_cast<float>(*zipf_centi) / 100.0f;
+  return static_cast<float>(zipf_centi) / 100.0f;
 }
 
 }  // namespace storyd

@@ -46,6 +46,21 @@ TEST(TermPriorTest, ShippedTableKnowsCommonAndRareWords) {
   EXPECT_FALSE(TermPrior::Parse("word\tnot-a-number\n").ok());
 }
 
+TEST(TermPriorTest, ParsedTableGivesEachTermItsOwnValue) {
+  absl::StatusOr<TermPrior> prior = TermPrior::Parse(
+      "# comment\nthe\t7.73\nrare\t0\ncommonest\t12\n"
+      "twice\t3\ntwice\t4.5\n");
+  ASSERT_TRUE(prior.ok()) << prior.status();
+  EXPECT_EQ(prior->size(), 4u);
+  EXPECT_FLOAT_EQ(*prior->Zipf(TermHash("the")), 7.73f);
+  EXPECT_FLOAT_EQ(*prior->Zipf(TermHash("rare")), 0.0f);
+  EXPECT_FLOAT_EQ(*prior->Zipf(TermHash("commonest")), 12.0f);
+  EXPECT_FLOAT_EQ(*prior->Zipf(TermHash("twice")), 4.5f);  // the last wins
+  EXPECT_FALSE(prior->Zipf(TermHash("absent")).has_value());
+  EXPECT_FALSE(TermPrior::Parse("high\t12.01\n").ok());
+  EXPECT_FALSE(TermPrior().Zipf(TermHash("the")).has_value());
+}
+
 // A freshly started daemon weighs names and rare terms above common ones.
 TEST(StoryIndexTest, ColdStartWeightsFavourRareTerms) {
   StoryIndex index{StoryConfig{}};
