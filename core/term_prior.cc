@@ -55,17 +55,6 @@ absl::StatusOr<TermPrior> TermPrior::Parse(std::string_view table) {
   return prior;
 }
 
-size_t TermPrior::SlotOf(uint64_t term_hash) const {
-  // shift_ < 64: the table has at least two slots.
-  const size_t mask = slots_.size() - 1;
-  const uint64_t key = term_hash & ~kValueMask;
-  size_t slot = static_cast<size_t>(term_hash >> shift_);
-  while (slots_[slot] != 0 && (slots_[slot] & ~kValueMask) != key) {
-    slot = (slot + 1) & mask;
-  }
-  return slot;
-}
-
 void TermPrior::Set(uint64_t term_hash, uint16_t zipf_centi) {
   if ((term_hash & ~kValueMask) == 0) {
     if (!low_key_zipf_centi_.has_value()) ++size_;
@@ -87,20 +76,6 @@ const TermPrior& TermPrior::Embedded() {
     return new TermPrior(parsed.ok() ? std::move(*parsed) : TermPrior());
   }();
   return *prior;
-}
-
-std::optional<float> TermPrior::Zipf(uint64_t term_hash) const {
-  uint16_t zipf_centi;
-  if ((term_hash & ~kValueMask) == 0) {
-    if (!low_key_zipf_centi_.has_value()) return std::nullopt;
-    zipf_centi = *low_key_zipf_centi_;
-  } else {
-    if (slots_.empty()) return std::nullopt;
-    const uint64_t slot = slots_[SlotOf(term_hash)];
-    if (slot == 0) return std::nullopt;
-    zipf_centi = static_cast<uint16_t>(slot & kValueMask);
-  }
-  return static_cast<float>(zipf_centi) / 100.0f;
 }
 
 }  // namespace storyd

@@ -20,6 +20,8 @@
 #ifndef STORYD_CORE_TERM_PRIOR_H_
 #define STORYD_CORE_TERM_PRIOR_H_
 
+#include <array>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string_view>
@@ -46,7 +48,17 @@ class TermPrior {
   static const TermPrior& Embedded();
 
   // Zipf frequency of a term, or nullopt when the table does not know it.
-  std::optional<float> Zipf(uint64_t term_hash) const;
+  // Inline: it runs once per distinct term of every article.
+  std::optional<float> Zipf(uint64_t term_hash) const {
+    if ((term_hash & ~kValueMask) == 0) {
+      if (!low_key_zipf_centi_.has_value()) return std::nullopt;
+      return kZipfOfCenti[*low_key_zipf_centi_];
+    }
+    if (slots_.empty()) return std::nullopt;
+    const uint64_t slot = slots_[SlotOf(term_hash)];
+    if (slot == 0) return std::nullopt;
+    return kZipfOfCenti[slot & kValueMask];
+  }
   // Starts loading the slot a later Zipf(term_hash) reads first: a lookup
   // is a cache miss in a table of megabytes.
   void Prefetch(uint64_t term_hash) const {
@@ -58,7 +70,16 @@ class TermPrior {
   // Sets the Zipf x 100 of a term (the last setting wins).
   void Set(uint64_t term_hash, uint16_t zipf_centi);
   // Where `term_hash` is, or the empty slot where it would go.
-  size_t SlotOf(uint64_t term_hash) const;
+  size_t SlotOf(uint64_t term_hash) const {
+    // shift_ < 64: the table has at least two slots.
+    const size_t mask = slots_.size() - 1;
+    const uint64_t key = term_hash & ~kValueMask;
+    size_t slot = static_cast<size_t>(term_hash >> shift_);
+    while (slots_[slot] != 0 && (slots_[slot] & ~kValueMask) != key) {
+      slot = (slot + 1) & mask;
+    }
+    return slot;
+  }
 
   // A slot holds a term's hash with its low kValueBits bits replaced by its
   // Zipf x 100 (at most 1200), so that a lookup reads one word, one cache
@@ -66,6 +87,14 @@ class TermPrior {
   // terms apart as well as the whole hash did for a table this size.
   static constexpr int kValueBits = 11;
   static constexpr uint64_t kValueMask = (uint64_t{1} << kValueBits) - 1;
+  // Zipf x 100 back to the Zipf value, centi / 100.0f as a division would
+  // round it, without a division per lookup.
+  static constexpr std::array<float, kValueMask + 1> kZipfOfCenti = [] {
+    std::array<float, kValueMask + 1> zipf{};
+    for (size_t centi = 0; centi < zipf.size(); ++centi)
+      zipf[centi] = static_cast<float>(centi) / 100.0f;
+    return zipf;
+  }();
   // Linear probing from the top bits of the hash (an XXH3 value, so
   // uniform). Slot 0 marks an empty slot; a term whose hash has no bit above
   // the value bits, should there be one, is kept aside.
