@@ -119,7 +119,7 @@ measure() {  # tool setting file_label input gold(-) run -- command...
     score="$OUT/$tag.score.json"
     "$STORYD" score "$gold" "$output" --json > "$score"
   fi
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$tool" "$setting" "$label" "$run" \
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$tool" "$setting" "$label" "$run" \
     "$(own_rate "$OUT/$tag.err")" "$wall" "$rss" "$score" "$cpu" >> "$RESULTS"
   echo "   $tool $label run $run: $(own_rate "$OUT/$tag.err") articles/s own, ${wall}s wall, ${cpu}s CPU, ${rss} kB" >&2
 }
