@@ -1,5 +1,6 @@
 // libFuzzer target: typography folding, NFKC case folding, tokenization,
-// boilerplate stripping and features on arbitrary bytes.
+// boilerplate stripping, features and text years (also from a URL) on
+// arbitrary bytes.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -9,6 +10,7 @@
 #include "core/boilerplate.h"
 #include "core/default_rules.h"
 #include "core/features.h"
+#include "core/story_terms.h"
 #include "core/text_normalizer.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -39,5 +41,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   storyd::ArticleFeatures features = storyd::ComputeFeatures(normalized, 3);
   if (features.shingles.size() > tokens.size() + 1) __builtin_trap();
+  // Text years: sorted, unique, bounded, in range, from any title, body or
+  // URL, and any cut of the body.
+  const std::vector<uint16_t> years =
+      storyd::TextYears(input, normalized, size % 512, input);
+  if (years.size() > storyd::kMaxTextYears) __builtin_trap();
+  for (size_t i = 0; i < years.size(); ++i) {
+    if (years[i] < 1900 || years[i] > 2099) __builtin_trap();
+    if (i > 0 && years[i - 1] >= years[i]) __builtin_trap();
+  }
   return 0;
 }
