@@ -29,6 +29,9 @@ void TermHashes(absl::Span<const std::string_view> tokens,
 }
 
 absl::StatusOr<TermPrior> TermPrior::Parse(std::string_view table) {
+  // Zipf x 100 must fit the value bits of a slot.
+  constexpr float kMaxZipf = 12;
+  static_assert(kMaxZipf * 100 + 0.5f < kValueMask + 1);
   std::vector<std::pair<uint64_t, uint16_t>> entries;
   int line_number = 0;
   for (std::string_view line : Split(table, '\n')) {
@@ -39,7 +42,7 @@ absl::StatusOr<TermPrior> TermPrior::Parse(std::string_view table) {
     const char* end = line.data() + line.size();
     if (tab == std::string_view::npos || tab == 0 ||
         std::from_chars(line.data() + tab + 1, end, zipf).ptr != end ||
-        zipf < 0 || zipf > 12) {
+        zipf < 0 || zipf > kMaxZipf) {
       return absl::InvalidArgumentError(
           StrCat("term prior line ", line_number, ": expected term<TAB>zipf"));
     }
