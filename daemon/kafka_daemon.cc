@@ -242,6 +242,7 @@ class KafkaDaemon {
 
   // Called by the signal thread.
   void RequestStop() { stop_requested_.store(true); }
+  void RequestRuleReload() { reload_requested_.store(true); }
 
  private:
   enum class Role { kInput, kProducer, kChangelog };
@@ -301,6 +302,13 @@ class KafkaDaemon {
   void Rewind();
   // Processes, produces and commits everything consumed so far.
   void Drain();
+  // Reads the boilerplate rules file again (SIGHUP). A file that does not
+  // load is reported and the rules in use stay. Otherwise everything
+  // consumed so far is drained first (processed with the rules it was
+  // consumed under, produced and committed), so that no worker is reading
+  // the rules while they are replaced. False when a rewind came first:
+  // the caller asks again after it.
+  bool ReloadRules();
   void UpdateBackpressure();
   // Tells the reorder merge which assigned partitions have records to read
   // (it waits longer for their first) and which are at their end (it does
@@ -336,6 +344,7 @@ class KafkaDaemon {
   std::ostream& log_;
   DaemonMetrics metrics_;
   std::atomic<bool> stop_requested_{false};
+  std::atomic<bool> reload_requested_{false};
   std::atomic<bool> restored_{false};
   std::atomic<bool> assigned_any_{false};
   std::string instance_id_;
@@ -1171,6 +1180,30 @@ void KafkaDaemon::Drain() {
   Commit(/*synchronous=*/true);
 }
 
+bool KafkaDaemon::ReloadRules() {
+  const std::string& path = config_.rules_path;
+  absl::StatusOr<BoilerplateStripper> loaded = BoilerplateStripper::Load(path);
+  const std::string source =
+      path.empty() ? std::string("the built-in rules") : path;
+  if (!loaded.ok()) {
+    metrics_.rule_reload_failures.fetch_add(1, std::memory_order_relaxed);
+    log_ << "storyd: SIGHUP: keeping the current boilerplate rules: "
+         << loaded.status().message() << std::endl;
+    return true;
+  }
+  Drain();
+  // The pool is idle only once every submitted record is out; an abort
+  // during the drain leaves that to the rewind.
+  if (rewind_needed_ || next_to_emit_ < next_seq_) return false;
+  // Workers reach the rules only through jobs, which are handed over under
+  // the pool's lock: the next job sees the new rules whole.
+  *stripper_ = std::move(*loaded);
+  metrics_.rule_reloads.fetch_add(1, std::memory_order_relaxed);
+  log_ << "storyd: SIGHUP: reloaded " << stripper_->rule_count()
+       << " boilerplate rules from " << source << std::endl;
+  return true;
+}
+
 void KafkaDaemon::Rewind() {
   metrics_.transaction_aborts.fetch_add(1, std::memory_order_relaxed);
   log_ << "storyd: transaction aborted; restoring the state and reading the "
@@ -1425,6 +1458,10 @@ void KafkaDaemon::ConsumeLoop() {
       Rewind();
       continue;
     }
+    if (reload_requested_.exchange(false) && !ReloadRules()) {
+      reload_requested_.store(true);
+      continue;
+    }
     // Sleeps until a record comes, the result the ordered stage needs next
     // is done (a worker cuts the poll short), or a timeout: 5 ms while
     // records wait in the reorder buffer (their window) or for a
@@ -1528,12 +1565,14 @@ int KafkaDaemon::Run(const DaemonOptions& options) {
 
 int RunDaemon(const StorydConfig& config, const DaemonOptions& options,
               std::ostream& out, std::ostream& log) {
-  // SIGTERM and SIGINT are taken by a thread of their own (sigwait), so no
-  // handler needs global state; block them before any thread starts.
+  // SIGTERM, SIGINT and SIGHUP are taken by a thread of their own
+  // (sigwait), so no handler needs global state; block them before any
+  // thread starts. SIGHUP reloads the boilerplate rules (systemctl reload).
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   KafkaDaemon daemon(config, out, log);
@@ -1546,6 +1585,7 @@ int RunDaemon(const StorydConfig& config, const DaemonOptions& options,
         daemon.RequestStop();
         return;
       }
+      if (signal == SIGHUP) daemon.RequestRuleReload();
     }
   });
   int code = daemon.Run(options);

@@ -9,7 +9,8 @@
 //              backpressure, systemd notifications
 //   workers    parse, strip, fingerprint, copy-index insert and search,
 //              story terms (core/pipeline.h ArticleProcessor)
-//   signals    waits for SIGTERM/SIGINT and asks the main loop to drain
+//   signals    waits for SIGTERM/SIGINT and asks the main loop to drain,
+//              and for SIGHUP, on which the main loop reloads the rules
 //   metrics    the HTTP endpoint (/metrics, /healthz, /readyz)
 //   librdkafka its own I/O threads
 //
@@ -42,7 +43,7 @@ struct DaemonOptions {
 };
 
 // Runs until SIGTERM or SIGINT; returns the process exit code (0 after a
-// clean drain).
+// clean drain). SIGHUP reloads the boilerplate rules file.
 int RunDaemon(const StorydConfig& config, const DaemonOptions& options,
               std::ostream& out, std::ostream& log);
 

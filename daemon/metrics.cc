@@ -89,6 +89,11 @@ std::string DaemonMetrics::RenderPrometheus() const {
   counter("storyd_transaction_aborts_total",
           "Transactions aborted; the state was restored and input re-read.",
           transaction_aborts.load(relaxed));
+  counter("storyd_rule_reloads_total", "Boilerplate rules reloaded on SIGHUP.",
+          rule_reloads.load(relaxed));
+  counter("storyd_rule_reload_failures_total",
+          "SIGHUP reloads refused (a bad rules file); the rules in use stay.",
+          rule_reload_failures.load(relaxed));
   gauge("storyd_in_flight_records", "Records consumed but not yet committed.",
         in_flight.load(relaxed));
   gauge("storyd_paused",

@@ -51,6 +51,8 @@ struct DaemonMetrics {
   std::atomic<uint64_t> story_merges{0};
   std::atomic<uint64_t> replays{0};  // inputs answered from restored state
   std::atomic<uint64_t> transaction_aborts{0};
+  std::atomic<uint64_t> rule_reloads{0};          // SIGHUP, rules swapped
+  std::atomic<uint64_t> rule_reload_failures{0};  // SIGHUP, rules kept
   std::atomic<int64_t> in_flight{0};
   std::atomic<int64_t> paused{0};
   std::atomic<uint64_t> fingerprint_entries{0};

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <map>
@@ -17,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/article.h"
 #include "core/scoring.h"
 #include "core/strings.h"
 #include "tests/kafka_test_support.h"
@@ -298,6 +300,72 @@ TEST_F(KafkaIntegrationTest, MetricsAndHealthEndpoints) {
   EXPECT_TRUE(Contains(metrics, read_lag)) << metrics;
   daemon->Signal(SIGTERM);
   EXPECT_EQ(daemon->Wait(60s), 0);
+}
+
+// SIGHUP (systemctl reload) reads the rules file again: an article that
+// arrives after it is stripped by the new rules, so it fingerprints as the
+// same text without the promotion line. A file that does not load leaves
+// the rules in use, and the daemon runs on.
+TEST_F(KafkaIntegrationTest, SighupReloadsTheBoilerplateRules) {
+  CreateTopics(1);
+  const std::string text_begin =
+      "The harbour authority of Valparaiso closed the northern pier on "
+      "Tuesday after a crane collapsed onto a cargo ship, injuring three "
+      "dock workers.\n";
+  const std::string promo =
+      "Zorblax weekly deals inside: save on garden furniture\n";
+  const std::string text_end =
+      "Officials said an investigation into the crane's maintenance records "
+      "would take several weeks.";
+  auto article = [](const std::string& id, const std::string& body) {
+    std::string json = "{\"id\":\"" + id + "\",\"body\":";
+    AppendJsonString(body, &json);
+    return std::make_pair(id, json + "}");
+  };
+  const std::string rules = (dir_ / "boilerplate.rules").string();
+  auto write_rules = [&](const std::string& text) {
+    // Written beside and renamed, as an operator's editor or deploy would.
+    std::ofstream((rules + ".new").c_str()) << text;
+    std::filesystem::rename(rules + ".new", rules);
+  };
+  write_rules("# no rules yet\n");
+  DaemonOptions options;
+  options.rules_path = rules;
+  auto daemon = StartDaemon(WriteConfig(options), "daemon.log");
+  auto wait_for_log = [&](const std::string& text) {
+    for (int i = 0; i < 200 && !Contains(Log("daemon.log"), text); ++i)
+      std::this_thread::sleep_for(50ms);
+    return Contains(Log("daemon.log"), text);
+  };
+  Produce(input_, {article("plain", text_begin + text_end),
+                   article("promo-before", text_begin + promo + text_end)});
+  ASSERT_EQ(ReadTopic(output_, 2, 30s).size(), 2u) << Log("daemon.log");
+
+  write_rules("line Zorblax weekly deals inside: save on garden furniture\n");
+  daemon->Signal(SIGHUP);
+  ASSERT_TRUE(wait_for_log("reloaded 1 boilerplate rules from " + rules))
+      << Log("daemon.log");
+  Produce(input_, {article("promo-after", text_begin + promo + text_end)});
+  ASSERT_EQ(ReadTopic(output_, 3, 30s).size(), 3u) << Log("daemon.log");
+
+  write_rules("no-such-kind x\n");
+  daemon->Signal(SIGHUP);
+  ASSERT_TRUE(wait_for_log("keeping the current boilerplate rules"))
+      << Log("daemon.log");
+  Produce(input_, {article("promo-kept", text_begin + promo + text_end)});
+  std::vector<Record> outputs = ReadTopic(output_, 4, 30s);
+  daemon->Signal(SIGTERM);
+  EXPECT_EQ(daemon->Wait(60s), 0) << Log("daemon.log");
+
+  std::map<std::string, std::string> fingerprint;
+  for (const Record& record : ArticleRecords(outputs)) {
+    ArticleOutput output = ParseArticle(record.value);
+    fingerprint[output.id] = output.fingerprint;
+  }
+  ASSERT_EQ(fingerprint.size(), 4u) << Log("daemon.log");
+  EXPECT_NE(fingerprint["promo-before"], fingerprint["plain"]);
+  EXPECT_EQ(fingerprint["promo-after"], fingerprint["plain"]);
+  EXPECT_EQ(fingerprint["promo-kept"], fingerprint["plain"]);
 }
 
 TEST_F(KafkaIntegrationTest, BadKafkaConfigFailsBeforeConnecting) {

@@ -806,6 +806,8 @@ std::string KafkaTest::WriteConfig(const DaemonOptions& options) {
     for (const auto& [name, value] : options.consumer_properties)
       file << "\"" << name << "\" = \"" << value << "\"\n";
   }
+  if (!options.rules_path.empty())
+    file << "[boilerplate]\nrules = \"" << options.rules_path << "\"\n";
   file << "[metrics]\nport = " << options.metrics_port << "\n";
   return path;
 }

@@ -251,6 +251,7 @@ struct DaemonOptions {
   std::optional<int> commit_interval_ms;  // unset: the default
   std::optional<int> reorder_ms;          // unset: the default
   std::optional<int> reorder_backlog_ms;  // unset: the default
+  std::string rules_path;  // [boilerplate] rules; empty: the built-in rules
   // librdkafka properties for the consumers ([kafka.consumer]).
   std::map<std::string, std::string> consumer_properties;
   std::string file_name = "storyd.toml";

@@ -17,6 +17,13 @@ if ! output=$(systemd-analyze verify "$work/storyd.service" 2>&1) || [ -n "$outp
 fi
 echo "ok: systemd-analyze verify is clean"
 
+# systemctl reload reaches the daemon as SIGHUP (it reloads the rules).
+if ! grep -q '^ExecReload=/bin/kill -HUP \$MAINPID$' "$unit"; then
+  echo "FAIL: no ExecReload sending SIGHUP"
+  exit 1
+fi
+echo "ok: ExecReload sends SIGHUP"
+
 security=$(systemd-analyze security --offline=true "$unit" 2>&1)
 score=$(echo "$security" | sed -n 's/.*Overall exposure level for .*: \([0-9.]*\).*/\1/p')
 if [ -z "$score" ]; then
