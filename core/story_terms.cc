@@ -65,11 +65,22 @@ void AppendYears(std::string_view text, std::vector<uint16_t>* years) {
 // as a date, YYYYMMDD ("/article/20130314/"). The host and the query are
 // left out: they name a site or a request, not when it published.
 void AppendUrlYears(std::string_view url, std::vector<uint16_t>* years) {
+  // Where the path starts: after "scheme://host" or "//host" (an absolute
+  // or protocol-relative URL), at once for "/path", else after a leading
+  // host ("www.example.com/path"). A "://" after the first '/', '?' or '#'
+  // is part of the path or the query.
+  size_t start = 0;
+  const size_t first_delimiter = url.find_first_of("/?#");
   const size_t scheme = url.find("://");
-  const size_t path =
-      url.find('/', scheme == std::string_view::npos ? 0 : scheme + 3);
-  if (path == std::string_view::npos) return;
-  url = url.substr(path, url.find_first_of("?#", path) - path);
+  if (scheme != std::string_view::npos && scheme < first_delimiter) {
+    start = url.find_first_of("/?#", scheme + 3);
+  } else if (url.substr(0, 2) == "//") {
+    start = url.find_first_of("/?#", 2);
+  } else if (first_delimiter != 0) {
+    start = first_delimiter;
+  }
+  if (start >= url.size() || url[start] != '/') return;  // npos too
+  url = url.substr(start, url.find_first_of("?#", start) - start);
   AppendYears(url, years);
   for (size_t i = 0; i < url.size(); ++i) {
     if (!IsDigit(url[i])) continue;
@@ -86,8 +97,12 @@ void AppendUrlYears(std::string_view url, std::vector<uint16_t>* years) {
     };
     const int year = number(start, 4), month = number(start + 4, 2),
               day = number(start + 6, 2);
+    // Days in each month (February's leap day allowed every year: this only
+    // tells a date from an id).
+    static constexpr int kDays[] = {31, 29, 31, 30, 31, 30,
+                                    31, 31, 30, 31, 30, 31};
     if (year >= 1900 && year <= 2099 && month >= 1 && month <= 12 && day >= 1 &&
-        day <= 31) {
+        day <= kDays[month - 1]) {
       years->push_back(static_cast<uint16_t>(year));
     }
   }

@@ -58,6 +58,22 @@ TEST(TermPriorTest, ParsedTableGivesEachTermItsOwnValue) {
   EXPECT_FLOAT_EQ(*prior->Zipf(TermHash("twice")), 4.5f);  // the last wins
   EXPECT_FALSE(prior->Zipf(TermHash("absent")).has_value());
   EXPECT_FALSE(TermPrior::Parse("high\t12.01\n").ok());
+  EXPECT_FALSE(TermPrior::Parse("w\tnan\n").ok());
+  EXPECT_FALSE(TermPrior::Parse("w\tinf\n").ok());
+  // Every value the table can hold reads back as centi / 100.
+  std::string table;
+  for (int centi = 0; centi <= 1200; ++centi) {
+    table += "t" + std::to_string(centi) + "\t" + std::to_string(centi / 100) +
+             "." + (centi % 100 < 10 ? "0" : "") + std::to_string(centi % 100) +
+             "\n";
+  }
+  absl::StatusOr<TermPrior> every = TermPrior::Parse(table);
+  ASSERT_TRUE(every.ok()) << every.status();
+  for (int centi = 0; centi <= 1200; ++centi) {
+    ASSERT_EQ(every->Zipf(TermHash("t" + std::to_string(centi))),
+              static_cast<float>(centi) / 100.0f)
+        << centi;
+  }
   EXPECT_FALSE(TermPrior().Zipf(TermHash("the")).has_value());
 }
 
@@ -372,6 +388,20 @@ TEST(StoryTermsTest, ADatedUrlPathDatesTheArticle) {
   EXPECT_TRUE(
       TextYears("", "", 300, "http://e.com/20131399/apr2009/wwdc12").empty());
   EXPECT_TRUE(TextYears("", "", 300, "no-scheme-or-path").empty());
+  // No path at all, only a query or a fragment; a host; a URL in a query.
+  EXPECT_TRUE(
+      TextYears("", "", 300, "http://example.com?next=/2013/05/x").empty());
+  EXPECT_TRUE(TextYears("", "", 300, "https://site.com#!/2012/01/x").empty());
+  EXPECT_TRUE(TextYears("", "", 300, "//2013.example.com/a").empty());
+  EXPECT_EQ(TextYears("", "", 300, "/news/2014/05/a?ref=http://b.com/2019/"),
+            (std::vector<uint16_t>{2014}));
+  EXPECT_EQ(TextYears("", "", 300, "//cdn.example.com/2011/06/a"),
+            (std::vector<uint16_t>{2011}));
+  EXPECT_EQ(TextYears("", "", 300, "www.example.com/2010/06/a"),
+            (std::vector<uint16_t>{2010}));
+  EXPECT_TRUE(TextYears("", "", 300, "2013.example.com/news").empty());
+  // Eight digits that are no date.
+  EXPECT_TRUE(TextYears("", "", 300, "http://e.com/20130231/a").empty());
   EXPECT_TRUE(TextYears("", "", 0, "http://e.com/2013/03/14/").empty());
 }
 

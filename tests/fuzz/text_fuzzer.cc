@@ -44,7 +44,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // Text years: sorted, unique, bounded, in range, from any title, body or
   // URL, and any cut of the body.
   const std::vector<uint16_t> years =
-      storyd::TextYears(input, normalized, size % 512, input);
+      storyd::TextYears(input, normalized, 1 + size % 512, input);
   if (years.size() > storyd::kMaxTextYears) __builtin_trap();
   for (size_t i = 0; i < years.size(); ++i) {
     if (years[i] < 1900 || years[i] > 2099) __builtin_trap();
