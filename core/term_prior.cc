@@ -42,7 +42,7 @@ absl::StatusOr<TermPrior> TermPrior::Parse(std::string_view table) {
     const char* end = line.data() + line.size();
     if (tab == std::string_view::npos || tab == 0 ||
         std::from_chars(line.data() + tab + 1, end, zipf).ptr != end ||
-        zipf < 0 || zipf > kMaxZipf) {
+        !(zipf >= 0 && zipf <= kMaxZipf)) {  // NaN fails both
       return absl::InvalidArgumentError(
           StrCat("term prior line ", line_number, ": expected term<TAB>zipf"));
     }
