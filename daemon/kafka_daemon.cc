@@ -306,8 +306,9 @@ class KafkaDaemon {
   // load is reported and the rules in use stay. Otherwise everything
   // consumed so far is drained first (processed with the rules it was
   // consumed under, produced and committed), so that no worker is reading
-  // the rules while they are replaced. False when a rewind came first:
-  // the caller asks again after it.
+  // the rules while they are replaced. False when the drain's transaction
+  // aborted: the caller asks again after the rewind, and the records read
+  // again then get the new rules.
   bool ReloadRules();
   void UpdateBackpressure();
   // Tells the reorder merge which assigned partitions have records to read
@@ -1157,6 +1158,9 @@ void KafkaDaemon::Drain() {
   ReleaseInOrder(/*all=*/true);
   auto last_report = Clock::now();
   auto report = [&] {
+    // A long drain (a revocation, a SIGHUP, a stop) keeps the watchdog fed
+    // while acknowledgements come.
+    NotifyWatchdog();
     if (Clock::now() - last_report < std::chrono::seconds(10)) return;
     log_ << "storyd: draining, " << in_flight_ << " records in flight"
          << std::endl;
