@@ -32,32 +32,49 @@ bool IsAsciiLetter(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
-// Appends the years in `text` to *years (unsorted, possibly repeated).
-void AppendYears(std::string_view text, std::vector<uint16_t>* years) {
-  for (size_t i = 0; i + 4 <= text.size(); ++i) {
-    if (!IsDigit(text[i])) continue;
+// Calls visit(start, end) for each maximal run of ASCII digits in `text`.
+template <typename Visit>
+void ForEachDigitRun(std::string_view text, Visit visit) {
+  for (size_t i = 0; i < text.size();) {
+    if (!IsDigit(text[i])) {
+      ++i;
+      continue;
+    }
     size_t end = i;
     while (end < text.size() && IsDigit(text[end])) ++end;
-    const size_t start = i;
-    i = end;  // the loop's ++i then skips the character after the run
-    if (end - start != 4) continue;
+    visit(i, end);
+    i = end;
+  }
+}
+
+// The number the `count` digits at text[from] write.
+int DigitsValue(std::string_view text, size_t from, size_t count) {
+  int value = 0;
+  for (size_t k = from; k < from + count; ++k)
+    value = value * 10 + (text[k] - '0');
+  return value;
+}
+
+bool IsYear(int value) { return value >= 1900 && value <= 2099; }
+
+// Appends the years in `text` to *years (unsorted, possibly repeated).
+void AppendYears(std::string_view text, std::vector<uint16_t>* years) {
+  ForEachDigitRun(text, [&](size_t start, size_t end) {
+    if (end - start != 4) return;
     // Not part of a word ("ms08", "2011th") or a decimal ("3.1999").
     if (start > 0 &&
         (IsAsciiLetter(text[start - 1]) ||
          (text[start - 1] == '.' && start > 1 && IsDigit(text[start - 2])))) {
-      continue;
+      return;
     }
     if (end < text.size() && (IsAsciiLetter(text[end]) ||
                               (text[end] == '.' && end + 1 < text.size() &&
                                IsDigit(text[end + 1])))) {
-      continue;
+      return;
     }
-    const int year = (text[start] - '0') * 1000 +
-                     (text[start + 1] - '0') * 100 +
-                     (text[start + 2] - '0') * 10 + (text[start + 3] - '0');
-    if (year >= 1900 && year <= 2099)
-      years->push_back(static_cast<uint16_t>(year));
-  }
+    const int year = DigitsValue(text, start, 4);
+    if (IsYear(year)) years->push_back(static_cast<uint16_t>(year));
+  });
 }
 
 // Appends the years that date a URL's path: runs of four digits as in
@@ -69,43 +86,34 @@ void AppendUrlYears(std::string_view url, std::vector<uint16_t>* years) {
   // or protocol-relative URL), at once for "/path", else after a leading
   // host ("www.example.com/path"). A "://" after the first '/', '?' or '#'
   // is part of the path or the query.
-  size_t start = 0;
+  size_t path_start = 0;
   const size_t first_delimiter = url.find_first_of("/?#");
   const size_t scheme = url.find("://");
   if (scheme != std::string_view::npos && scheme < first_delimiter) {
-    start = url.find_first_of("/?#", scheme + 3);
+    path_start = url.find_first_of("/?#", scheme + 3);
   } else if (url.substr(0, 2) == "//") {
-    start = url.find_first_of("/?#", 2);
+    path_start = url.find_first_of("/?#", 2);
   } else if (first_delimiter != 0) {
-    start = first_delimiter;
+    path_start = first_delimiter;
   }
-  if (start >= url.size() || url[start] != '/') return;  // npos too
-  url = url.substr(start, url.find_first_of("?#", start) - start);
-  AppendYears(url, years);
-  for (size_t i = 0; i < url.size(); ++i) {
-    if (!IsDigit(url[i])) continue;
-    size_t end = i;
-    while (end < url.size() && IsDigit(url[end])) ++end;
-    const size_t start = i;
-    i = end;
-    if (end - start != 8) continue;
-    auto number = [&](size_t from, size_t digits) {
-      int value = 0;
-      for (size_t k = from; k < from + digits; ++k)
-        value = value * 10 + (url[k] - '0');
-      return value;
-    };
-    const int year = number(start, 4), month = number(start + 4, 2),
-              day = number(start + 6, 2);
-    // Days in each month (February's leap day allowed every year: this only
-    // tells a date from an id).
-    static constexpr int kDays[] = {31, 29, 31, 30, 31, 30,
-                                    31, 31, 30, 31, 30, 31};
-    if (year >= 1900 && year <= 2099 && month >= 1 && month <= 12 && day >= 1 &&
+  if (path_start >= url.size() || url[path_start] != '/') return;  // npos too
+  const std::string_view path =
+      url.substr(path_start, url.find_first_of("?#", path_start) - path_start);
+  AppendYears(path, years);
+  // Days in each month (February's leap day allowed every year: this only
+  // tells a date from an id).
+  static constexpr int kDays[] = {31, 29, 31, 30, 31, 30,
+                                  31, 31, 30, 31, 30, 31};
+  ForEachDigitRun(path, [&](size_t start, size_t end) {
+    if (end - start != 8) return;
+    const int year = DigitsValue(path, start, 4),
+              month = DigitsValue(path, start + 4, 2),
+              day = DigitsValue(path, start + 6, 2);
+    if (IsYear(year) && month >= 1 && month <= 12 && day >= 1 &&
         day <= kDays[month - 1]) {
       years->push_back(static_cast<uint16_t>(year));
     }
-  }
+  });
 }
 
 }  // namespace
