@@ -117,20 +117,8 @@ class ReorderBuffer {
       oldest = std::min(oldest, queue.front().arrived);
     }
     if (first == nullptr) return std::nullopt;
-    bool due = all || window_.count() == 0 || size_ >= max_buffered_;
-    if (!due) {
-      switch (HeldBy(first->front(), now)) {
-        case Hold::kNone:
-          due = true;
-          break;
-        case Hold::kWindow:
-          due = now - oldest >= window_;
-          break;
-        case Hold::kBacklog:
-          due = now - oldest >= backlog_window_;
-          break;
-      }
-    }
+    const bool due = all || window_.count() == 0 || size_ >= max_buffered_ ||
+                     now - oldest >= MaxWait(first->front(), now);
     if (!due) return std::nullopt;
     Entry taken = std::move(first->front());
     first->pop_front();
@@ -168,10 +156,10 @@ class ReorderBuffer {
   // backlog that has not come within `backlog_window` of being found no
   // longer counts as one, so that a partition whose records never come
   // (uncommitted, or a lost leader) does not delay every record for long.
-  enum class Hold { kNone, kWindow, kBacklog };
-  Hold HeldBy(const Entry& head, Clock::time_point now) const {
-    if (assigned_.empty()) return Hold::kWindow;
-    Hold hold = Hold::kNone;
+  std::chrono::milliseconds MaxWait(const Entry& head,
+                                    Clock::time_point now) const {
+    if (assigned_.empty()) return window_;
+    std::chrono::milliseconds wait{0};
     for (int32_t partition : assigned_) {
       if (partition == head.partition) continue;
       auto queue = queues_.find(partition);
@@ -182,7 +170,7 @@ class ReorderBuffer {
       if (state != nullptr && state->at_end) continue;
       if (state != nullptr && state->backlog_since.has_value() &&
           now - *state->backlog_since < backlog_window_) {
-        return Hold::kBacklog;
+        return backlog_window_;
       }
       // Nothing known of it (or a backlog that did not come), or its last
       // record sorts before the head: an equal timestamp sorts first only
@@ -191,10 +179,10 @@ class ReorderBuffer {
           state == nullptr ? std::nullopt : state->last_timestamp_ms;
       if (!last.has_value() || *last < head.timestamp_ms ||
           (*last == head.timestamp_ms && partition < head.partition)) {
-        hold = Hold::kWindow;
+        wait = window_;
       }
     }
-    return hold;
+    return wait;
   }
   bool IsAssigned(int32_t partition) const {
     return std::find(assigned_.begin(), assigned_.end(), partition) !=
