@@ -178,6 +178,43 @@ BENCHMARK(BM_OfflinePipeline)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
+// Popular stories: the first 10 dev articles, each re-sent verbatim
+// `copies` times (new ids), interleaved, as wire stories reach an
+// aggregator from hundreds of outlets. Every copy finds its earlier
+// copies; the cost per copy should not grow with their number.
+void BM_PopularStories(benchmark::State& state) {
+  const int copies = static_cast<int>(state.range(0));
+  constexpr int kStories = 10;
+  std::string input;
+  for (int c = 0; c < copies; ++c) {
+    for (int s = 0; s < kStories; ++s) {
+      const Article& a = DevArticles()[static_cast<size_t>(s)];
+      input += "{\"id\":";
+      AppendJsonString(a.id + "-" + std::to_string(c), &input);
+      input += ",\"body\":";
+      AppendJsonString(a.body, &input);
+      input += "}\n";
+    }
+  }
+  StorydConfig config = DefaultConfig();
+  config.threads = 1;
+  size_t articles = 0;
+  for (auto _ : state) {
+    std::istringstream in(input);
+    std::ostringstream out, log;
+    RunDedup(config, in, out, log);
+    articles += static_cast<size_t>(copies) * kStories;
+  }
+  state.counters["articles/s"] = benchmark::Counter(
+      static_cast<double>(articles), benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_PopularStories)
+    ->Arg(100)
+    ->Arg(1000)
+    ->Arg(3000)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
 }  // namespace
 }  // namespace storyd
 

@@ -33,12 +33,13 @@ bool CopyDetector::Accept(const ShingleMatch& match, size_t query_size) const {
   return identical || match.shared >= config_.min_shared_shingles;
 }
 
-void CopyDetector::InsertAndFind(uint64_t seq, const ArticleFeatures& features,
-                                 std::vector<CopyCandidate>* out) {
+bool CopyDetector::InsertAndFind(uint64_t seq, const ArticleFeatures& features,
+                                 std::vector<CopyCandidate>* out,
+                                 bool skip_identical) {
   // Insert first, then look up: see the header for why this order makes
   // concurrent copies agree.
   Insert(seq, features.simhash, features.shingles);
-  Find(seq, features.simhash, features.shingles, out);
+  return Find(seq, features.simhash, features.shingles, out, skip_identical);
 }
 
 void CopyDetector::Insert(uint64_t seq, uint64_t fingerprint,
@@ -51,21 +52,38 @@ void CopyDetector::Insert(uint64_t seq, uint64_t fingerprint,
   fingerprints_.Insert(fingerprint, seq);
 }
 
-void CopyDetector::Find(uint64_t seq, uint64_t fingerprint,
+bool CopyDetector::Find(uint64_t seq, uint64_t fingerprint,
                         absl::Span<const uint32_t> shingles,
-                        std::vector<CopyCandidate>* out) const {
-  size_t first = out->size();
+                        std::vector<CopyCandidate>* out,
+                        bool skip_identical) const {
+  const size_t first = out->size();
   std::vector<ShingleMatch> shingle_matches;
   if (!shingles.empty()) {
     window_.Lookup(shingles, config_.min_containment, config_.max_candidates,
                    &shingle_matches);
   }
+  bool identical_earlier = false;
   for (const ShingleMatch& match : shingle_matches) {
     if (match.seq == seq || !Accept(match, shingles.size())) continue;
     out->push_back(
         {match.seq, match.containment, -1, CopyMethod::kContainment});
+    identical_earlier |= match.seq < seq && match.shared == match.set_size &&
+                         match.shared == shingles.size();
   }
+  if (skip_identical && identical_earlier) return true;
+  AddFingerprintMatches(seq, fingerprint, shingles, first, out);
+  return false;
+}
 
+void CopyDetector::FindByFingerprint(uint64_t seq, uint64_t fingerprint,
+                                     absl::Span<const uint32_t> shingles,
+                                     std::vector<CopyCandidate>* out) const {
+  AddFingerprintMatches(seq, fingerprint, shingles, 0, out);
+}
+
+void CopyDetector::AddFingerprintMatches(
+    uint64_t seq, uint64_t fingerprint, absl::Span<const uint32_t> shingles,
+    size_t first, std::vector<CopyCandidate>* out) const {
   std::vector<FingerprintMatch> fingerprint_matches;
   fingerprints_.Lookup(fingerprint, &fingerprint_matches);
   for (const FingerprintMatch& match : fingerprint_matches) {
@@ -146,6 +164,52 @@ void CopyResolver::Restore(uint64_t seq, std::optional<uint64_t> original_seq,
   uint64_t root = seq;
   if (original_seq.has_value()) root = RootOf(*original_seq).value_or(seq);
   SlotOf(seq) = {seq + 1, root, fingerprint};
+}
+
+void CopyResolver::ExpireIdentical(uint64_t seq) {
+  while (!identical_order_.empty() &&
+         seq - identical_order_.front().first > identical_horizon_) {
+    const auto [first_seq, set_hash] = identical_order_.front();
+    identical_order_.pop_front();
+    auto it = identical_.find(set_hash);
+    if (it != identical_.end() && it->second.first_seq == first_seq) {
+      identical_.erase(it);
+    }
+  }
+}
+
+bool CopyResolver::AddIdenticalCandidates(uint64_t seq, uint64_t set_hash,
+                                          uint64_t fingerprint,
+                                          std::vector<CopyCandidate>* found) {
+  if (identical_horizon_ == 0 || set_hash == 0) return false;
+  ExpireIdentical(seq);
+  auto it = identical_.find(set_hash);
+  if (it == identical_.end() || it->second.fingerprint != fingerprint ||
+      it->second.first_seq >= seq) {
+    return false;
+  }
+  found->push_back({it->second.first_seq, 1.0, -1, CopyMethod::kContainment});
+  if (it->second.match_seq != kNoMatch) {
+    found->push_back({it->second.match_seq, 1.0, -1, it->second.match_method});
+  }
+  return true;
+}
+
+void CopyResolver::RememberIdentical(uint64_t seq, uint64_t set_hash,
+                                     uint64_t fingerprint,
+                                     const CopyDecision& decision) {
+  if (identical_horizon_ == 0 || set_hash == 0) return;
+  ExpireIdentical(seq);
+  if (identical_.contains(set_hash)) return;  // F stays the first
+  IdenticalSet set;
+  set.first_seq = seq;
+  set.fingerprint = fingerprint;
+  if (decision.matched_seq.has_value() && decision.best.score == 1.0) {
+    set.match_seq = *decision.matched_seq;
+    set.match_method = decision.best.method;
+  }
+  identical_.emplace(set_hash, set);
+  identical_order_.emplace_back(seq, set_hash);
 }
 
 CopyDecision CopyResolver::Resolve(uint64_t seq, uint64_t fingerprint,

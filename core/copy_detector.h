@@ -29,6 +29,7 @@
 #define STORYD_CORE_COPY_DETECTOR_H_
 
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <string>
 #include <vector>
@@ -69,17 +70,32 @@ class CopyDetector {
 
   // Indexes the article under `seq`, then appends to *out every indexed
   // article (earlier or later in seq order, never `seq` itself) that passes
-  // the copy test against it.
-  void InsertAndFind(uint64_t seq, const ArticleFeatures& features,
-                     std::vector<CopyCandidate>* out);
+  // the copy test against it. With `skip_identical`, the SimHash index is
+  // not searched once the shingle window has given an earlier article with
+  // the very same set (see Find); returns whether it was skipped.
+  bool InsertAndFind(uint64_t seq, const ArticleFeatures& features,
+                     std::vector<CopyCandidate>* out,
+                     bool skip_identical = false);
   // The two halves of InsertAndFind, for articles decided elsewhere (the
   // changelog): index one, or search for one without indexing it.
   // `shingles` may be empty (the fingerprint alone).
   void Insert(uint64_t seq, uint64_t fingerprint,
               absl::Span<const uint32_t> shingles);
-  void Find(uint64_t seq, uint64_t fingerprint,
+  // With `skip_identical`: a verbatim copy of a syndicated story finds in
+  // the SimHash index every earlier copy of it (a chain as long as the
+  // story is popular, each confirmed in the window), where the window has
+  // already given it one. It then leaves the SimHash index alone and
+  // returns true; CopyResolver::AddIdenticalCandidates, or
+  // FindByFingerprint from the ordered stage, completes its candidates.
+  bool Find(uint64_t seq, uint64_t fingerprint,
             absl::Span<const uint32_t> shingles,
-            std::vector<CopyCandidate>* out) const;
+            std::vector<CopyCandidate>* out, bool skip_identical = false) const;
+  // The SimHash half of Find: appends the fingerprint matches not in *out
+  // yet (confirmed by containment while in the window) and sets the
+  // Hamming distance of those that are.
+  void FindByFingerprint(uint64_t seq, uint64_t fingerprint,
+                         absl::Span<const uint32_t> shingles,
+                         std::vector<CopyCandidate>* out) const;
 
   // The copy test for two feature sets (used by `explain` and tests).
   CopyCandidate Compare(const ArticleFeatures& a,
@@ -98,6 +114,11 @@ class CopyDetector {
 
  private:
   bool Accept(const ShingleMatch& match, size_t query_size) const;
+  // FindByFingerprint, where the candidates from out[first] on are this
+  // search's (their Hamming distances are filled in, not added twice).
+  void AddFingerprintMatches(uint64_t seq, uint64_t fingerprint,
+                             absl::Span<const uint32_t> shingles, size_t first,
+                             std::vector<CopyCandidate>* out) const;
 
   CopyConfig config_;
   FingerprintIndex fingerprints_;
@@ -133,6 +154,39 @@ class CopyResolver {
   void Restore(uint64_t seq, std::optional<uint64_t> original_seq,
                uint64_t fingerprint);
 
+  // Identical sets: the decisions of verbatim copies without a search of
+  // the SimHash index (CopyDetector::Find's skip_identical).
+  //
+  // For an accepted article F with a given shingle set (by
+  // ShingleWindow::ContentHash), decided on a full search, the resolver
+  // remembers for `identical_horizon` articles F's fingerprint and, when F
+  // was decided with a score of 1, what it matched (M). (The pipeline
+  // remembers the first copy whose worker skipped the SimHash search, once
+  // this stage has searched for it.) A later article A with the same set
+  // and fingerprint scores against every earlier article exactly as F did,
+  // and against F itself 1; so among all earlier articles the best match
+  // for A (highest score, then earliest) is M when F scored 1, else F, and
+  // anything else A's worker found is no better. Adding M and F to A's
+  // candidates therefore gives the decision a full search would give,
+  // whatever the worker found: the result does not depend on timing.
+  // 0 turns the memory off (the default).
+  void EnableIdenticalSets(size_t identical_horizon) {
+    identical_horizon_ = identical_horizon;
+  }
+  bool identical_sets_enabled() const { return identical_horizon_ > 0; }
+  // Adds F and M (see above) to *found and returns true; false when no
+  // earlier accepted article within the horizon has this set and
+  // fingerprint (the caller must then search the SimHash index).
+  // REQUIRES: before Resolve(seq, ...), in seq order.
+  bool AddIdenticalCandidates(uint64_t seq, uint64_t set_hash,
+                              uint64_t fingerprint,
+                              std::vector<CopyCandidate>* found);
+  // Records an accepted article's set after Resolve, unless one is
+  // remembered for it already. set_hash 0: no set. REQUIRES: `decision`
+  // was made on a full search (see above).
+  void RememberIdentical(uint64_t seq, uint64_t set_hash, uint64_t fingerprint,
+                         const CopyDecision& decision);
+
  private:
   // All zero = empty, so the ring can sit on untouched zero pages.
   struct RootSlot {
@@ -152,6 +206,21 @@ class CopyResolver {
   // Matches that earlier articles found against later ones, keyed by the
   // later article's seq; consumed when that article is resolved.
   absl::flat_hash_map<uint64_t, std::vector<CopyCandidate>> found_by_earlier_;
+
+  struct IdenticalSet {
+    uint64_t first_seq = 0;  // F
+    uint64_t fingerprint = 0;
+    uint64_t match_seq = kNoMatch;  // M, when F scored 1
+    CopyMethod match_method = CopyMethod::kNone;
+  };
+  static constexpr uint64_t kNoMatch = UINT64_MAX;
+  // Drops the sets whose first article is more than the horizon before
+  // `seq`.
+  void ExpireIdentical(uint64_t seq);
+  size_t identical_horizon_ = 0;
+  absl::flat_hash_map<uint64_t, IdenticalSet> identical_;
+  // (first_seq, set hash) in seq order, for expiry.
+  std::deque<std::pair<uint64_t, uint64_t>> identical_order_;
 };
 
 }  // namespace storyd

@@ -103,7 +103,12 @@ void ArticleProcessor::Process(ArticleParser* parser, uint64_t seq,
       scratch->token_hashes, detector_->config().shingle_size,
       &scratch->shingle_buffer);
   out->fingerprint = features.simhash;
-  detector_->InsertAndFind(seq, features, &out->candidates);
+  out->shingle_set_hash =
+      skip_identical_fingerprints_ && !features.shingles.empty()
+          ? ShingleWindow::ContentHash(features.shingles)
+          : 0;
+  out->fingerprints_skipped = detector_->InsertAndFind(
+      seq, features, &out->candidates, skip_identical_fingerprints_);
   out->story_terms.clear();
   out->text_years.clear();
   out->story_terms_deferred = false;
@@ -126,7 +131,9 @@ void ArticleProcessor::Process(ArticleParser* parser, uint64_t seq,
         out->article.url);
   }
   out->shingles.clear();
-  if (keep_shingles_) out->shingles = std::move(features.shingles);
+  if (keep_shingles_ || out->fingerprints_skipped) {
+    out->shingles = std::move(features.shingles);
+  }
   out->article.body.clear();
   out->article.body.shrink_to_fit();
 }
@@ -365,8 +372,30 @@ std::variant<Assignment, InputProblem> Assigner::Assign(
     return InputProblem{InputError::kDuplicateId,
                         StrCat("id '", article.id, "' was already processed")};
   }
-  CopyDecision decision = resolver_.Resolve(
-      processed.seq, processed.fingerprint, processed.candidates);
+  absl::Span<const CopyCandidate> candidates = processed.candidates;
+  std::vector<CopyCandidate> completed;
+  bool searched_here = false;
+  if (processed.fingerprints_skipped) {
+    // The worker did not search the SimHash index (ShortcutIdenticalCopies).
+    completed = processed.candidates;
+    if (!resolver_.AddIdenticalCandidates(processed.seq,
+                                          processed.shingle_set_hash,
+                                          processed.fingerprint, &completed) &&
+        copy_source_ != nullptr) {
+      copy_source_->FindByFingerprint(processed.seq, processed.fingerprint,
+                                      processed.shingles, &completed);
+      searched_here = true;
+    }
+    candidates = completed;
+  }
+  CopyDecision decision =
+      resolver_.Resolve(processed.seq, processed.fingerprint, candidates);
+  // Only sets that have copies are remembered: the first copy the worker
+  // left unsearched, decided on a full search, stands for the rest.
+  if (searched_here) {
+    resolver_.RememberIdentical(processed.seq, processed.shingle_set_hash,
+                                processed.fingerprint, decision);
+  }
   Assignment assignment;
   assignment.id = article.id;
   assignment.fingerprint = processed.fingerprint;

@@ -80,9 +80,14 @@ struct ProcessedArticle {
   bool story_terms_deferred = false;
   std::string deferred_body;
   std::vector<uint64_t> short_lines;  // for the boilerplate learner
-  // The shingle set, kept only when the processor is asked to (for the
-  // changelog).
+  // The shingle set, kept when the processor is asked to (for the
+  // changelog) and when fingerprints_skipped.
   std::vector<uint32_t> shingles;
+  // ShingleWindow::ContentHash of the set (0 when empty), and whether the
+  // worker left the SimHash index unsearched because the window gave an
+  // earlier article with the same set (Assigner::ShortcutIdenticalCopies).
+  uint64_t shingle_set_hash = 0;
+  bool fingerprints_skipped = false;
   int64_t timestamp_ms = 0;  // the input record's timestamp (daemon)
 };
 
@@ -137,6 +142,7 @@ class ArticleProcessor {
   LearnerConfig learner_;
   bool keep_shingles_ = false;
   bool defer_copy_story_terms_ = false;
+  bool skip_identical_fingerprints_ = false;
 };
 
 enum class StoryDecision { kNew, kCopy, kSameStory };
@@ -190,6 +196,20 @@ class Assigner {
   void DeferCopyStoryTerms(ArticleProcessor* processor) {
     processor->defer_copy_story_terms_ = true;
     story_terms_source_ = processor;
+  }
+
+  // From now on `processor`'s workers do not search the SimHash index for
+  // an article whose exact shingle set the window gave them in an earlier
+  // article (a verbatim copy: the commonest article of a news stream, and
+  // one whose SimHash chain grows with every copy of its story); this
+  // stage completes its candidates instead (CopyResolver's identical sets,
+  // else the search itself), so every decision stays what the full search
+  // would give. `horizon`: articles an identical set is remembered for.
+  // Call before `processor` processes anything; it must outlive this.
+  void ShortcutIdenticalCopies(ArticleProcessor* processor, size_t horizon) {
+    processor->skip_identical_fingerprints_ = true;
+    copy_source_ = processor->detector_;
+    resolver_.EnableIdenticalSets(horizon);
   }
 
   // Passes over a record without deciding it: its decision is already in
@@ -257,6 +277,7 @@ class Assigner {
   CopyResolver resolver_;
   StoryIndex stories_;
   const ArticleProcessor* story_terms_source_ = nullptr;
+  const CopyDetector* copy_source_ = nullptr;
   BoilerplateLearner learner_;
   // The last `history_` accepted articles, by sequence number, oldest first
   // in recent_order_; memory grows with what was seen, up to the bound.

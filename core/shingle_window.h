@@ -179,6 +179,11 @@ class ShingleWindow {
   static bool PrefixRulesOut(size_t union_prefix, size_t shared_prefix,
                              double min_jaccard);
 
+  // XXH3 of a set's words: equal hashes and sizes mean equal sets (but for
+  // a 2^-64 chance), so Match need not read an identical set, and the copy
+  // resolver knows verbatim copies by it.
+  static uint64_t ContentHash(absl::Span<const uint32_t> shingles);
+
   size_t arena_words() const { return arena_words_; }
   size_t max_entries() const { return max_entries_; }
 
@@ -218,9 +223,6 @@ class ShingleWindow {
   std::optional<uint32_t> Intersect(absl::Span<const uint32_t> shingles,
                                     const RecordView& view,
                                     uint32_t enough) const;
-  // XXH3 of a set's words: equal hashes and sizes mean equal sets (but for
-  // a 2^-64 chance), so Match need not read an identical set.
-  static uint64_t ContentHash(absl::Span<const uint32_t> shingles);
   // A set intersected earlier in one lookup, by size and content hash.
   struct KnownSet {
     uint64_t content_hash;

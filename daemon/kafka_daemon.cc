@@ -538,6 +538,8 @@ void KafkaDaemon::ResetPipeline() {
                                          config_.story, config_.learner);
   assigner_->KeepForgotten(true);  // their changelog records get tombstones
   assigner_->DeferCopyStoryTerms(processor_.get());
+  assigner_->ShortcutIdenticalCopies(processor_.get(),
+                                     config_.copy.window_articles);
   metrics_.copy_index_bytes.store(detector_->MemoryBytes());
   next_seq_ = next_to_emit_ = 0;
   jobs_.clear();

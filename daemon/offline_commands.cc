@@ -130,6 +130,7 @@ int RunDedup(const StorydConfig& config, std::istream& in, std::ostream& out,
   Assigner assigner(config.copy.fingerprint_capacity, config.story,
                     config.learner);
   assigner.DeferCopyStoryTerms(&processor);
+  assigner.ShortcutIdenticalCopies(&processor, config.copy.window_articles);
   std::vector<std::unique_ptr<ArticleParser>> parsers;
   for (int t = 0; t < threads; ++t) {
     parsers.push_back(std::make_unique<ArticleParser>(config.max_record_bytes));

@@ -83,6 +83,89 @@ TEST(CopyResolverTest, EarlierWinsAndLaterViewsAreMerged) {
   EXPECT_FALSE(resolver.Resolve(4, 0, found4).original_seq.has_value());
 }
 
+// The resolver's memory of identical sets (CopyResolver::
+// EnableIdenticalSets): the first accepted article with a set, with the
+// match it scored 1 against, for the horizon; only for the same
+// fingerprint.
+TEST(CopyResolverTest, IdenticalSetsGiveTheFirstArticleAndItsMatch) {
+  CopyResolver resolver(1024);
+  resolver.EnableIdenticalSets(10);
+  constexpr uint64_t kSet = 0xabc, kFingerprint = 0x1234;
+  std::vector<CopyCandidate> found;
+  EXPECT_FALSE(resolver.AddIdenticalCandidates(0, kSet, kFingerprint, &found));
+  CopyDecision original = resolver.Resolve(0, 0x9999, {});
+  resolver.RememberIdentical(0, 0x777, 0x9999, original);
+  // Article 1 contains article 0's set (score 1) and is the first with
+  // its own set.
+  const std::vector<CopyCandidate> to_zero = {
+      {0, 1.0, -1, CopyMethod::kContainment}};
+  CopyDecision first = resolver.Resolve(1, kFingerprint, to_zero);
+  ASSERT_EQ(first.matched_seq, std::optional<uint64_t>(0));
+  resolver.RememberIdentical(1, kSet, kFingerprint, first);
+
+  EXPECT_FALSE(
+      resolver.AddIdenticalCandidates(2, kSet, kFingerprint ^ 1, &found));
+  EXPECT_FALSE(resolver.AddIdenticalCandidates(2, 0, kFingerprint, &found));
+  EXPECT_TRUE(found.empty());
+  ASSERT_TRUE(resolver.AddIdenticalCandidates(2, kSet, kFingerprint, &found));
+  ASSERT_EQ(found.size(), 2u);
+  EXPECT_EQ(found[0].seq, 1u);
+  EXPECT_EQ(found[0].score, 1.0);
+  EXPECT_EQ(found[1].seq, 0u);
+  CopyDecision second = resolver.Resolve(2, kFingerprint, found);
+  EXPECT_EQ(second.matched_seq, std::optional<uint64_t>(0));
+  EXPECT_EQ(second.original_seq, std::optional<uint64_t>(0));
+  // A later article with the set does not replace the first.
+  resolver.RememberIdentical(2, kSet, kFingerprint, second);
+  found.clear();
+  ASSERT_TRUE(resolver.AddIdenticalCandidates(11, kSet, kFingerprint, &found));
+  EXPECT_EQ(found[0].seq, 1u);
+  // Ten articles after the first, the set is forgotten.
+  found.clear();
+  EXPECT_FALSE(resolver.AddIdenticalCandidates(12, kSet, kFingerprint, &found));
+  EXPECT_TRUE(found.empty());
+}
+
+// A first article that scored below 1 is itself the best match.
+TEST(CopyResolverTest, IdenticalSetsWithoutAPerfectMatch) {
+  CopyResolver resolver(1024);
+  resolver.EnableIdenticalSets(100);
+  resolver.RememberIdentical(0, 0x777, 1, resolver.Resolve(0, 1, {}));
+  const std::vector<CopyCandidate> near = {
+      {0, 0.8, -1, CopyMethod::kContainment}};
+  CopyDecision first = resolver.Resolve(1, 2, near);
+  resolver.RememberIdentical(1, 0xabc, 2, first);
+  std::vector<CopyCandidate> found;
+  ASSERT_TRUE(resolver.AddIdenticalCandidates(2, 0xabc, 2, &found));
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].seq, 1u);
+  CopyDecision second = resolver.Resolve(2, 2, found);
+  EXPECT_EQ(second.matched_seq, std::optional<uint64_t>(1));
+  EXPECT_EQ(second.original_seq, std::optional<uint64_t>(0));
+}
+
+// The worker's side: once the window gives an earlier identical set, the
+// SimHash index is left alone; a set that is no exact copy is searched.
+TEST(CopyDetectorTest, IdenticalSetSkipsTheFingerprintSearch) {
+  CopyDetector detector(SmallConfig());
+  std::mt19937_64 rng(3);
+  const std::string text = RandomText(rng, 200);
+  std::vector<CopyCandidate> found;
+  EXPECT_FALSE(detector.InsertAndFind(0, ComputeFeatures(text, 3), &found,
+                                      /*skip_identical=*/true));
+  EXPECT_TRUE(detector.InsertAndFind(1, ComputeFeatures(text, 3), &found,
+                                     /*skip_identical=*/true));
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].hamming, -1);  // no fingerprint search filled it in
+  found.clear();
+  EXPECT_FALSE(detector.InsertAndFind(2, ComputeFeatures(CopyOf(text, rng), 3),
+                                      &found, /*skip_identical=*/true));
+  EXPECT_EQ(found.size(), 2u);
+  found.clear();
+  EXPECT_FALSE(detector.InsertAndFind(3, ComputeFeatures(text, 3), &found));
+  EXPECT_GE(found.size(), 2u);
+}
+
 // The concurrency rule: copies processed at the same moment on 8 threads
 // end with exactly one original per group, the earliest article. Runs
 // under ThreadSanitizer in CI.

@@ -32,21 +32,27 @@ std::vector<std::string> ReadLines(const std::string& name) {
 // do not.
 class Pipeline {
  public:
-  explicit Pipeline(bool defer)
+  explicit Pipeline(bool defer, bool shortcut_identical = false,
+                    const CopyConfig& copy = CopyConfig{})
       : stripper_(*BoilerplateStripper::Load("")),
-        detector_(CopyConfig{}),
+        detector_(copy),
         processor_(&stripper_, &detector_, &TermPrior::Embedded(),
                    StoryConfig{}.terms),
         assigner_(1 << 16, StoryConfig{}),
         parser_(1 << 20) {
     if (defer) assigner_.DeferCopyStoryTerms(&processor_);
+    if (shortcut_identical) {
+      assigner_.ShortcutIdenticalCopies(&processor_, kIdenticalHorizon);
+    }
   }
+  static constexpr size_t kIdenticalHorizon = 200;
 
   // The output line, or the problem's message.
   std::string Run(const std::string& record) {
     ProcessedArticle processed;
     processor_.Process(&parser_, seq_++, record, "", nullptr, &processed);
     deferred_ += processed.story_terms_deferred ? 1 : 0;
+    skipped_ += processed.fingerprints_skipped ? 1 : 0;
     auto result = assigner_.Assign(processed);
     if (const auto* problem = std::get_if<InputProblem>(&result)) {
       return "problem: " + problem->reason;
@@ -63,6 +69,8 @@ class Pipeline {
   }
 
   int deferred_ = 0;
+  int skipped_ = 0;
+  uint64_t seq() const { return seq_; }
   int fell_through_ = 0;
   int fell_through_same_story_ = 0;
 
@@ -120,6 +128,129 @@ TEST(PipelineTest, DeferredStoryTermsChangeNoOutput) {
   EXPECT_GE(lazy.fell_through_, 10);
   EXPECT_GT(lazy.fell_through_same_story_, 0)
       << lazy.fell_through_ << " fell through";
+}
+
+// Leaving the SimHash index unsearched for verbatim copies changes no
+// decision: the input is neardup with every fourth article re-sent
+// verbatim (a new id) 1-3 times, some right away and some several hundred
+// articles later (past the 200-article memory of identical sets, so that
+// the ordered stage searches the SimHash index itself), and with the
+// rejected twins above (a verbatim copy whose only identical earlier set
+// is a rejected record, which the memory does not hold either).
+TEST(PipelineTest, IdenticalCopiesShortcutChangesNoOutput) {
+  const std::vector<std::string> articles = ReadLines("neardup.jsonl");
+  ArticleParser parser(1 << 20);
+  std::vector<std::string> input;
+  std::vector<std::pair<size_t, std::string>> later;  // (due index, record)
+  std::string previous_id;
+  for (size_t i = 0; i < articles.size(); ++i) {
+    auto parsed = parser.Parse(articles[i], "");
+    ASSERT_TRUE(std::holds_alternative<Article>(parsed));
+    const Article& article = std::get<Article>(parsed);
+    auto resend = [&](const std::string& id) {
+      std::string record = "{\"id\":";
+      AppendJsonString(id, &record);
+      record += ",\"title\":";
+      AppendJsonString(article.title, &record);
+      record += ",\"body\":";
+      AppendJsonString(article.body, &record);
+      record += "}";
+      return record;
+    };
+    if (i % 20 == 10) input.push_back(resend(previous_id));
+    input.push_back(articles[i]);
+    if (i % 4 == 0) {
+      for (size_t c = 1; c <= 1 + i % 3; ++c) {
+        const std::string record = resend(StrCat(article.id, "/", c));
+        if (c == 1) {
+          input.push_back(record);
+        } else {
+          later.emplace_back(i + 150 * c, record);
+        }
+      }
+    }
+    while (!later.empty() && later.front().first <= i) {
+      input.push_back(later.front().second);
+      later.erase(later.begin());
+    }
+    previous_id = article.id;
+  }
+  for (const auto& [due, record] : later) input.push_back(record);
+  Pipeline full(/*defer=*/true), shortcut(/*defer=*/true,
+                                          /*shortcut_identical=*/true);
+  int copies = 0;
+  for (const std::string& record : input) {
+    const std::string line = full.Run(record);
+    ASSERT_EQ(line, shortcut.Run(record)) << record.substr(0, 80);
+    copies += line.find("\"decision\":\"copy\"") != std::string::npos;
+  }
+  EXPECT_EQ(full.skipped_, 0);
+  EXPECT_GT(shortcut.skipped_, 300) << copies << " copies";
+}
+
+// The two ways the ordered stage completes a verbatim copy's candidates,
+// with a shingle window of 128 articles and identical sets remembered for
+// 200, so that originals leave both while the SimHash index keeps them:
+//  * a copy whose identical article F matched an original only the
+//    SimHash index still held gets that original from F's decision (M);
+//  * a copy whose only identical article in the window is a rejected
+//    record (a duplicate id) gets its original from the ordered stage's own
+//    search of the SimHash index.
+TEST(PipelineTest, IdenticalCopiesOfForgottenOriginals) {
+  const std::vector<std::string> articles = ReadLines("ecbplus.jsonl");
+  ASSERT_GT(articles.size(), 600u);
+  ArticleParser parser(1 << 20);
+  auto article_at = [&](size_t i) {
+    return std::get<Article>(parser.Parse(articles[i], ""));
+  };
+  auto resend = [](const Article& article, const std::string& id) {
+    std::string record = "{\"id\":";
+    AppendJsonString(id, &record);
+    record += ",\"body\":";
+    AppendJsonString(article.body, &record);
+    record += "}";
+    return record;
+  };
+  CopyConfig small;
+  small.window_articles = 128;
+  small.window_arena_words = 1 << 18;
+  Pipeline full(/*defer=*/true, /*shortcut_identical=*/false, small);
+  Pipeline shortcut(/*defer=*/true, /*shortcut_identical=*/true, small);
+  auto run = [&](const std::string& record) {
+    const std::string line = full.Run(record);
+    EXPECT_EQ(line, shortcut.Run(record)) << record.substr(0, 60);
+    return line;
+  };
+  const Article original = article_at(0);
+  run(articles[0]);
+  for (size_t i = 2; i < 300; ++i) run(articles[i]);
+  // Past the window: found by its fingerprint alone.
+  std::string line = run(resend(original, "c1"));
+  EXPECT_NE(line.find("\"dup_of\":\"" + original.id + "\""), std::string::npos)
+      << line;
+  EXPECT_NE(line.find("\"method\":\"simhash\""), std::string::npos) << line;
+  // c1 in the window: the worker stops there, and the ordered stage
+  // searches the SimHash index for c2, whose decision stands for c3's.
+  const int skipped = shortcut.skipped_;
+  for (const char* id : {"c2", "c3"}) {
+    line = run(resend(original, id));
+    EXPECT_NE(line.find("\"match_id\":\"" + original.id + "\""),
+              std::string::npos)
+        << line;
+  }
+  EXPECT_EQ(shortcut.skipped_, skipped + 2);
+
+  const Article second = article_at(1);
+  run(articles[1]);
+  for (size_t i = 300; i < 600; ++i) run(articles[i]);
+  // A record with the second article's text under an id already seen.
+  line = run(resend(second, article_at(599).id));
+  EXPECT_TRUE(line.starts_with("problem: ")) << line;
+  const int skipped_before_c4 = shortcut.skipped_;
+  line = run(resend(second, "c4"));
+  EXPECT_EQ(shortcut.skipped_, skipped_before_c4 + 1);
+  EXPECT_NE(line.find("\"dup_of\":\"" + second.id + "\""), std::string::npos)
+      << line;
 }
 
 }  // namespace
