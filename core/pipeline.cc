@@ -76,6 +76,8 @@ void ArticleProcessor::Process(ArticleParser* parser, uint64_t seq,
   if (scratch == nullptr) scratch = &own_scratch;
   out->seq = seq;
   out->candidates.clear();
+  out->shingle_set_hash = 0;
+  out->fingerprints_skipped = false;
   ParsedArticle parsed = parser->Parse(record, key);
   if (InputProblem* problem = std::get_if<InputProblem>(&parsed)) {
     out->problem = std::move(*problem);
