@@ -178,21 +178,35 @@ void CopyResolver::ExpireIdentical(uint64_t seq) {
   }
 }
 
-bool CopyResolver::AddIdenticalCandidates(uint64_t seq, uint64_t set_hash,
-                                          uint64_t fingerprint,
-                                          std::vector<CopyCandidate>* found) {
-  if (identical_horizon_ == 0 || set_hash == 0) return false;
+std::optional<CopyDecision> CopyResolver::ResolveIdentical(
+    uint64_t seq, uint64_t set_hash, uint64_t fingerprint,
+    absl::Span<const CopyCandidate> found) {
+  if (identical_horizon_ == 0 || set_hash == 0) return std::nullopt;
   ExpireIdentical(seq);
   auto it = identical_.find(set_hash);
+  // The fingerprint is a function of the set: a mismatch is a collision.
   if (it == identical_.end() || it->second.fingerprint != fingerprint ||
       it->second.first_seq >= seq) {
-    return false;
+    return std::nullopt;
   }
-  found->push_back({it->second.first_seq, 1.0, -1, CopyMethod::kContainment});
-  if (it->second.match_seq != kNoMatch) {
-    found->push_back({it->second.match_seq, 1.0, -1, it->second.match_method});
-  }
-  return true;
+  const IdenticalSet& set = it->second;
+  CopyCandidate match =
+      set.match_seq != kNoMatch
+          ? CopyCandidate{set.match_seq, 1.0, -1, set.match_method}
+          : CopyCandidate{set.first_seq, 1.0, -1, CopyMethod::kContainment};
+  // F and M were accepted, so neither is rejected; a forgotten one stands
+  // for itself, as in Resolve.
+  const std::optional<uint64_t> root = RootOf(match.seq);
+  if (!root.has_value()) return std::nullopt;
+  RecordLaterMatches(seq, found);
+  found_by_earlier_.erase(seq);
+  CopyDecision decision;
+  decision.matched_seq = match.seq;
+  decision.original_seq = *root;
+  decision.best = match;
+  Conclude(seq, fingerprint, &decision);
+  ++identical_decisions_;
+  return decision;
 }
 
 void CopyResolver::RememberIdentical(uint64_t seq, uint64_t set_hash,
@@ -235,17 +249,22 @@ CopyDecision CopyResolver::Resolve(uint64_t seq, uint64_t fingerprint,
     for (const CopyCandidate& candidate : it->second) consider(candidate);
     found_by_earlier_.erase(it);
   }
-  if (decision.matched_seq.has_value()) {
+  Conclude(seq, fingerprint, &decision);
+  return decision;
+}
+
+void CopyResolver::Conclude(uint64_t seq, uint64_t fingerprint,
+                            CopyDecision* decision) {
+  if (decision->matched_seq.has_value()) {
     // Computed here, not taken from the candidate, so that the output does
     // not depend on which of the two articles found the other.
-    const RootSlot& matched = SlotOf(*decision.matched_seq);
-    decision.best.hamming =
-        matched.seq_plus_one == *decision.matched_seq + 1
+    const RootSlot& matched = SlotOf(*decision->matched_seq);
+    decision->best.hamming =
+        matched.seq_plus_one == *decision->matched_seq + 1
             ? HammingDistance(fingerprint, matched.fingerprint)
             : -1;
   }
-  SlotOf(seq) = {seq + 1, decision.original_seq.value_or(seq), fingerprint};
-  return decision;
+  SlotOf(seq) = {seq + 1, decision->original_seq.value_or(seq), fingerprint};
 }
 
 }  // namespace storyd

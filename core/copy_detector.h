@@ -85,8 +85,8 @@ class CopyDetector {
   // the SimHash index every earlier copy of it (a chain as long as the
   // story is popular, each confirmed in the window), where the window has
   // already given it one. It then leaves the SimHash index alone and
-  // returns true; CopyResolver::AddIdenticalCandidates, or
-  // FindByFingerprint from the ordered stage, completes its candidates.
+  // returns true; CopyResolver::ResolveIdentical decides it, or, when that
+  // remembers no such set, the ordered stage calls FindByFingerprint.
   bool Find(uint64_t seq, uint64_t fingerprint,
             absl::Span<const uint32_t> shingles,
             std::vector<CopyCandidate>* out, bool skip_identical = false) const;
@@ -154,38 +154,41 @@ class CopyResolver {
   void Restore(uint64_t seq, std::optional<uint64_t> original_seq,
                uint64_t fingerprint);
 
-  // Identical sets: the decisions of verbatim copies without a search of
-  // the SimHash index (CopyDetector::Find's skip_identical).
+  // Verbatim copies, decided without a search (see
+  // CopyDetector::Find's skip_identical).
   //
-  // For an accepted article F with a given shingle set (by
-  // ShingleWindow::ContentHash), decided on a full search, the resolver
-  // remembers for `identical_horizon` articles F's fingerprint and, when F
-  // was decided with a score of 1, what it matched (M). (The pipeline
-  // remembers the first copy whose worker skipped the SimHash search, once
-  // this stage has searched for it.) A later article A with the same set
-  // and fingerprint scores against every earlier article exactly as F did,
-  // and against F itself 1; so among all earlier articles the best match
-  // for A (highest score, then earliest) is M when F scored 1, else F, and
-  // anything else A's worker found is no better. Adding M and F to A's
-  // candidates therefore gives the decision a full search would give,
-  // whatever the worker found: the result does not depend on timing.
+  // For every accepted article decided by Resolve, the resolver remembers
+  // for `identical_horizon` articles its shingle set (by
+  // ShingleWindow::ContentHash), unless an earlier one with the same set
+  // is remembered: so each set is remembered with the first accepted
+  // article F that had it, F's fingerprint, and, when F matched an earlier
+  // article M with a score of 1, M. A later article A with the same set is
+  // decided from that alone: a copy of M when there is one (A scores 1
+  // against it as F did, and M is earlier than F), else of F (A scores 1
+  // against F). Its worker's candidates play no part in the decision, so
+  // the decision depends only on F's, made in seq order, never on what a
+  // worker happened to find: this holds whether or not A's worker searched
+  // the SimHash index. It can differ from what A's own search would have
+  // chosen when that search reached a perfect match F's missed (the
+  // window's caps, or eviction since), which the output then does not name.
   // 0 turns the memory off (the default).
   void EnableIdenticalSets(size_t identical_horizon) {
     identical_horizon_ = identical_horizon;
   }
   bool identical_sets_enabled() const { return identical_horizon_ > 0; }
-  // Adds F and M (see above) to *found and returns true; false when no
-  // earlier accepted article within the horizon has this set and
-  // fingerprint (the caller must then search the SimHash index).
-  // REQUIRES: before Resolve(seq, ...), in seq order.
-  bool AddIdenticalCandidates(uint64_t seq, uint64_t set_hash,
-                              uint64_t fingerprint,
-                              std::vector<CopyCandidate>* found);
-  // Records an accepted article's set after Resolve, unless one is
-  // remembered for it already. set_hash 0: no set. REQUIRES: `decision`
-  // was made on a full search (see above).
+  // Decides `seq` from the remembered set (see above), or returns nullopt
+  // when none within the horizon has `set_hash` (0: no set) and
+  // `fingerprint` (then call Resolve). `found` (what its worker found) only
+  // gives later articles their matches, as in Resolve.
+  // REQUIRES: in the same seq order as Resolve.
+  std::optional<CopyDecision> ResolveIdentical(
+      uint64_t seq, uint64_t set_hash, uint64_t fingerprint,
+      absl::Span<const CopyCandidate> found);
+  // Remembers an accepted article's set after Resolve (see above).
   void RememberIdentical(uint64_t seq, uint64_t set_hash, uint64_t fingerprint,
                          const CopyDecision& decision);
+  // Articles ResolveIdentical decided so far.
+  uint64_t identical_decisions() const { return identical_decisions_; }
 
  private:
   // All zero = empty, so the ring can sit on untouched zero pages.
@@ -197,6 +200,8 @@ class CopyResolver {
   static constexpr uint64_t kRejected = UINT64_MAX - 1;
 
   void RecordLaterMatches(uint64_t seq, absl::Span<const CopyCandidate> found);
+  // Fills in the Hamming distance to the match and records the decision.
+  void Conclude(uint64_t seq, uint64_t fingerprint, CopyDecision* decision);
   // Root of an earlier article, or nullopt when it was rejected.
   std::optional<uint64_t> RootOf(uint64_t seq) const;
 
@@ -221,6 +226,7 @@ class CopyResolver {
   absl::flat_hash_map<uint64_t, IdenticalSet> identical_;
   // (first_seq, set hash) in seq order, for expiry.
   std::deque<std::pair<uint64_t, uint64_t>> identical_order_;
+  uint64_t identical_decisions_ = 0;
 };
 
 }  // namespace storyd

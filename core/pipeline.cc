@@ -374,27 +374,27 @@ std::variant<Assignment, InputProblem> Assigner::Assign(
     return InputProblem{InputError::kDuplicateId,
                         StrCat("id '", article.id, "' was already processed")};
   }
-  absl::Span<const CopyCandidate> candidates = processed.candidates;
-  std::vector<CopyCandidate> completed;
-  bool searched_here = false;
-  if (processed.fingerprints_skipped) {
-    // The worker did not search the SimHash index (ShortcutIdenticalCopies).
-    completed = processed.candidates;
-    if (!resolver_.AddIdenticalCandidates(processed.seq,
-                                          processed.shingle_set_hash,
-                                          processed.fingerprint, &completed) &&
-        copy_source_ != nullptr) {
+  // A verbatim copy of an article remembered for its set is decided from
+  // that article's decision (CopyResolver::ResolveIdentical); any other
+  // article on its candidates, completed by a search of the SimHash index
+  // here when its worker skipped one (ShortcutIdenticalCopies).
+  std::optional<CopyDecision> identical =
+      resolver_.ResolveIdentical(processed.seq, processed.shingle_set_hash,
+                                 processed.fingerprint, processed.candidates);
+  CopyDecision decision;
+  if (identical.has_value()) {
+    decision = *identical;
+  } else {
+    absl::Span<const CopyCandidate> candidates = processed.candidates;
+    std::vector<CopyCandidate> completed;
+    if (processed.fingerprints_skipped && copy_source_ != nullptr) {
+      completed = processed.candidates;
       copy_source_->FindByFingerprint(processed.seq, processed.fingerprint,
                                       processed.shingles, &completed);
-      searched_here = true;
+      candidates = completed;
     }
-    candidates = completed;
-  }
-  CopyDecision decision =
-      resolver_.Resolve(processed.seq, processed.fingerprint, candidates);
-  // Only sets that have copies are remembered: the first copy the worker
-  // left unsearched, decided on a full search, stands for the rest.
-  if (searched_here) {
+    decision =
+        resolver_.Resolve(processed.seq, processed.fingerprint, candidates);
     resolver_.RememberIdentical(processed.seq, processed.shingle_set_hash,
                                 processed.fingerprint, decision);
   }

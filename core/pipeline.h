@@ -198,18 +198,24 @@ class Assigner {
     story_terms_source_ = processor;
   }
 
-  // From now on `processor`'s workers do not search the SimHash index for
-  // an article whose exact shingle set the window gave them in an earlier
-  // article (a verbatim copy: the commonest article of a news stream, and
-  // one whose SimHash chain grows with every copy of its story); this
-  // stage completes its candidates instead (CopyResolver's identical sets,
-  // else the search itself), so every decision stays what the full search
-  // would give. `horizon`: articles an identical set is remembered for.
-  // Call before `processor` processes anything; it must outlive this.
+  // From now on this stage decides an article whose exact shingle set an
+  // earlier accepted article had, within `horizon` articles, from that
+  // article's decision (CopyResolver::ResolveIdentical: a verbatim copy,
+  // the commonest article of a news stream), and `processor`'s workers do
+  // not search the SimHash index for an article whose set the window gave
+  // them in an earlier one (that chain grows with every copy of a popular
+  // story); when such an article is not remembered here, this stage
+  // searches the SimHash index for it. Call before `processor` processes
+  // anything; it must outlive this.
   void ShortcutIdenticalCopies(ArticleProcessor* processor, size_t horizon) {
     processor->skip_identical_fingerprints_ = true;
     copy_source_ = processor->detector_;
     resolver_.EnableIdenticalSets(horizon);
+  }
+
+  // Articles decided as verbatim copies of a remembered set so far.
+  uint64_t identical_decisions() const {
+    return resolver_.identical_decisions();
   }
 
   // Passes over a record without deciding it: its decision is already in

@@ -138,11 +138,16 @@ int RunDedup(const StorydConfig& config, std::istream& in, std::ostream& out,
   std::vector<ProcessScratch> scratches(threads);
 
   // Batch k+1 is processed on the workers while batch k is assigned on
-  // this thread. The assigning touches neither copy index, and every
-  // article of batch k+1 is inserted after all of batch k, so the overlap
-  // changes no result. A batch strips the boilerplate learned up to the
-  // batch before the one being assigned while it runs: a fixed point in
-  // the sequence, so the thread count does not matter.
+  // this thread. Every article of batch k+1 is inserted after all of batch
+  // k, and the assigning reads a copy index only for a verbatim copy whose
+  // worker skipped the SimHash search and whose set it does not remember
+  // (Assigner::ShortcutIdenticalCopies): that search can see batch k+1's
+  // inserts, which are later articles and only give them their matches,
+  // but at the rings' eviction edge it may miss an entry the overwrite of
+  // batch k+1 took (as a worker's search can when several run). A batch strips
+  // the boilerplate learned up to the batch before the one being assigned while
+  // it runs: a fixed point in the sequence, so the thread count does not
+  // matter.
   auto process = [&](const std::vector<InputRecord>& batch,
                      std::vector<ProcessedArticle>* processed,
                      uint64_t first_seq,

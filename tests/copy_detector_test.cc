@@ -84,15 +84,13 @@ TEST(CopyResolverTest, EarlierWinsAndLaterViewsAreMerged) {
 }
 
 // The resolver's memory of identical sets (CopyResolver::
-// EnableIdenticalSets): the first accepted article with a set, with the
-// match it scored 1 against, for the horizon; only for the same
-// fingerprint.
-TEST(CopyResolverTest, IdenticalSetsGiveTheFirstArticleAndItsMatch) {
+// EnableIdenticalSets): each set with the first accepted article that had
+// it, and what that article matched with a score of 1, for the horizon.
+TEST(CopyResolverTest, IdenticalSetsAreDecidedLikeTheirFirstArticle) {
   CopyResolver resolver(1024);
   resolver.EnableIdenticalSets(10);
   constexpr uint64_t kSet = 0xabc, kFingerprint = 0x1234;
-  std::vector<CopyCandidate> found;
-  EXPECT_FALSE(resolver.AddIdenticalCandidates(0, kSet, kFingerprint, &found));
+  EXPECT_FALSE(resolver.ResolveIdentical(0, kSet, kFingerprint, {}));
   CopyDecision original = resolver.Resolve(0, 0x9999, {});
   resolver.RememberIdentical(0, 0x777, 0x9999, original);
   // Article 1 contains article 0's set (score 1) and is the first with
@@ -103,30 +101,34 @@ TEST(CopyResolverTest, IdenticalSetsGiveTheFirstArticleAndItsMatch) {
   ASSERT_EQ(first.matched_seq, std::optional<uint64_t>(0));
   resolver.RememberIdentical(1, kSet, kFingerprint, first);
 
-  EXPECT_FALSE(
-      resolver.AddIdenticalCandidates(2, kSet, kFingerprint ^ 1, &found));
-  EXPECT_FALSE(resolver.AddIdenticalCandidates(2, 0, kFingerprint, &found));
-  EXPECT_TRUE(found.empty());
-  ASSERT_TRUE(resolver.AddIdenticalCandidates(2, kSet, kFingerprint, &found));
-  ASSERT_EQ(found.size(), 2u);
-  EXPECT_EQ(found[0].seq, 1u);
-  EXPECT_EQ(found[0].score, 1.0);
-  EXPECT_EQ(found[1].seq, 0u);
-  CopyDecision second = resolver.Resolve(2, kFingerprint, found);
-  EXPECT_EQ(second.matched_seq, std::optional<uint64_t>(0));
-  EXPECT_EQ(second.original_seq, std::optional<uint64_t>(0));
+  EXPECT_FALSE(resolver.ResolveIdentical(2, kSet, kFingerprint ^ 1, {}));
+  EXPECT_FALSE(resolver.ResolveIdentical(2, 0, kFingerprint, {}));
+  EXPECT_EQ(resolver.identical_decisions(), 0u);
+  // Whatever its worker found (here a later article, and article 1 with a
+  // score below 1), article 2 is decided like article 1: a copy of 0.
+  const std::vector<CopyCandidate> found = {
+      {1, 0.9, -1, CopyMethod::kContainment},
+      {5, 1.0, -1, CopyMethod::kContainment}};
+  std::optional<CopyDecision> second =
+      resolver.ResolveIdentical(2, kSet, kFingerprint, found);
+  ASSERT_TRUE(second.has_value());
+  EXPECT_EQ(second->matched_seq, std::optional<uint64_t>(0));
+  EXPECT_EQ(second->original_seq, std::optional<uint64_t>(0));
+  EXPECT_EQ(second->best.score, 1.0);
+  EXPECT_EQ(second->best.hamming, HammingDistance(kFingerprint, 0x9999));
+  EXPECT_EQ(resolver.identical_decisions(), 1u);
+  // The later match it found still reaches article 5.
+  CopyDecision fifth = resolver.Resolve(5, kFingerprint, {});
+  EXPECT_EQ(fifth.original_seq, std::optional<uint64_t>(0));
   // A later article with the set does not replace the first.
-  resolver.RememberIdentical(2, kSet, kFingerprint, second);
-  found.clear();
-  ASSERT_TRUE(resolver.AddIdenticalCandidates(11, kSet, kFingerprint, &found));
-  EXPECT_EQ(found[0].seq, 1u);
+  resolver.RememberIdentical(6, kSet, kFingerprint, fifth);
+  EXPECT_TRUE(resolver.ResolveIdentical(11, kSet, kFingerprint, {}));
   // Ten articles after the first, the set is forgotten.
-  found.clear();
-  EXPECT_FALSE(resolver.AddIdenticalCandidates(12, kSet, kFingerprint, &found));
-  EXPECT_TRUE(found.empty());
+  EXPECT_FALSE(resolver.ResolveIdentical(12, kSet, kFingerprint, {}));
 }
 
-// A first article that scored below 1 is itself the best match.
+// A first article that scored below 1 (or was an original) is itself the
+// match.
 TEST(CopyResolverTest, IdenticalSetsWithoutAPerfectMatch) {
   CopyResolver resolver(1024);
   resolver.EnableIdenticalSets(100);
@@ -135,13 +137,17 @@ TEST(CopyResolverTest, IdenticalSetsWithoutAPerfectMatch) {
       {0, 0.8, -1, CopyMethod::kContainment}};
   CopyDecision first = resolver.Resolve(1, 2, near);
   resolver.RememberIdentical(1, 0xabc, 2, first);
-  std::vector<CopyCandidate> found;
-  ASSERT_TRUE(resolver.AddIdenticalCandidates(2, 0xabc, 2, &found));
-  ASSERT_EQ(found.size(), 1u);
-  EXPECT_EQ(found[0].seq, 1u);
-  CopyDecision second = resolver.Resolve(2, 2, found);
-  EXPECT_EQ(second.matched_seq, std::optional<uint64_t>(1));
-  EXPECT_EQ(second.original_seq, std::optional<uint64_t>(0));
+  std::optional<CopyDecision> second =
+      resolver.ResolveIdentical(2, 0xabc, 2, {});
+  ASSERT_TRUE(second.has_value());
+  EXPECT_EQ(second->matched_seq, std::optional<uint64_t>(1));
+  EXPECT_EQ(second->original_seq, std::optional<uint64_t>(0));
+  EXPECT_EQ(second->best.method, CopyMethod::kContainment);
+  EXPECT_EQ(second->best.hamming, 0);
+  std::optional<CopyDecision> of_original =
+      resolver.ResolveIdentical(3, 0x777, 1, {});
+  ASSERT_TRUE(of_original.has_value());
+  EXPECT_EQ(of_original->original_seq, std::optional<uint64_t>(0));
 }
 
 // The worker's side: once the window gives an earlier identical set, the
@@ -164,6 +170,16 @@ TEST(CopyDetectorTest, IdenticalSetSkipsTheFingerprintSearch) {
   found.clear();
   EXPECT_FALSE(detector.InsertAndFind(3, ComputeFeatures(text, 3), &found));
   EXPECT_GE(found.size(), 2u);
+  // Only an earlier identical set counts: a later one is no reason.
+  CopyDetector other(SmallConfig());
+  other.Insert(10, ComputeFeatures(text, 3).simhash,
+               ComputeFeatures(text, 3).shingles);
+  found.clear();
+  EXPECT_FALSE(other.InsertAndFind(5, ComputeFeatures(text, 3), &found,
+                                   /*skip_identical=*/true));
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].seq, 10u);
+  EXPECT_EQ(found[0].hamming, 0);  // the fingerprint search ran
 }
 
 // The concurrency rule: copies processed at the same moment on 8 threads

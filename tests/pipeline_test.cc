@@ -70,7 +70,9 @@ class Pipeline {
 
   int deferred_ = 0;
   int skipped_ = 0;
-  uint64_t seq() const { return seq_; }
+  uint64_t identical_decisions() const {
+    return assigner_.identical_decisions();
+  }
   int fell_through_ = 0;
   int fell_through_same_story_ = 0;
 
@@ -186,13 +188,16 @@ TEST(PipelineTest, IdenticalCopiesShortcutChangesNoOutput) {
   }
   EXPECT_EQ(full.skipped_, 0);
   EXPECT_GT(shortcut.skipped_, 300) << copies << " copies";
+  EXPECT_EQ(full.identical_decisions(), 0u);
+  EXPECT_GT(shortcut.identical_decisions(), 300u);
 }
 
-// The two ways the ordered stage completes a verbatim copy's candidates,
-// with a shingle window of 128 articles and identical sets remembered for
-// 200, so that originals leave both while the SimHash index keeps them:
-//  * a copy whose identical article F matched an original only the
-//    SimHash index still held gets that original from F's decision (M);
+// The two ways the ordered stage decides a verbatim copy whose worker
+// skipped the SimHash search, with a shingle window of 128 articles and
+// identical sets remembered for 200, so that originals leave both while
+// the SimHash index keeps them:
+//  * a copy of an article F that matched an original only the SimHash
+//    index still held gets that original from F's decision (M);
 //  * a copy whose only identical article in the window is a rejected
 //    record (a duplicate id) gets its original from the ordered stage's own
 //    search of the SimHash index.
@@ -229,8 +234,8 @@ TEST(PipelineTest, IdenticalCopiesOfForgottenOriginals) {
   EXPECT_NE(line.find("\"dup_of\":\"" + original.id + "\""), std::string::npos)
       << line;
   EXPECT_NE(line.find("\"method\":\"simhash\""), std::string::npos) << line;
-  // c1 in the window: the worker stops there, and the ordered stage
-  // searches the SimHash index for c2, whose decision stands for c3's.
+  // c1 in the window: the worker stops there, c1 is remembered for the
+  // set, and c2 and c3 are decided from c1's decision.
   const int skipped = shortcut.skipped_;
   for (const char* id : {"c2", "c3"}) {
     line = run(resend(original, id));
@@ -239,6 +244,8 @@ TEST(PipelineTest, IdenticalCopiesOfForgottenOriginals) {
         << line;
   }
   EXPECT_EQ(shortcut.skipped_, skipped + 2);
+  EXPECT_EQ(shortcut.identical_decisions(), 2u);
+  EXPECT_EQ(full.identical_decisions(), 0u);
 
   const Article second = article_at(1);
   run(articles[1]);
@@ -247,8 +254,10 @@ TEST(PipelineTest, IdenticalCopiesOfForgottenOriginals) {
   line = run(resend(second, article_at(599).id));
   EXPECT_TRUE(line.starts_with("problem: ")) << line;
   const int skipped_before_c4 = shortcut.skipped_;
+  const uint64_t decided_before_c4 = shortcut.identical_decisions();
   line = run(resend(second, "c4"));
   EXPECT_EQ(shortcut.skipped_, skipped_before_c4 + 1);
+  EXPECT_EQ(shortcut.identical_decisions(), decided_before_c4);
   EXPECT_NE(line.find("\"dup_of\":\"" + second.id + "\""), std::string::npos)
       << line;
 }
