@@ -167,11 +167,16 @@ void CopyResolver::Restore(uint64_t seq, std::optional<uint64_t> original_seq,
 }
 
 void CopyResolver::ExpireIdentical(uint64_t seq) {
+  while (!first_of_copy_order_.empty() &&
+         seq - first_of_copy_order_.front() > identical_horizon_) {
+    first_of_copy_.erase(first_of_copy_order_.front());
+    first_of_copy_order_.pop_front();
+  }
   while (!identical_order_.empty() &&
          seq - identical_order_.front().first > identical_horizon_) {
-    const auto [first_seq, set_hash] = identical_order_.front();
+    const auto [first_seq, fingerprint] = identical_order_.front();
     identical_order_.pop_front();
-    auto it = identical_.find(set_hash);
+    auto it = identical_.find(fingerprint);
     if (it != identical_.end() && it->second.first_seq == first_seq) {
       identical_.erase(it);
     }
@@ -183,9 +188,8 @@ std::optional<CopyDecision> CopyResolver::ResolveIdentical(
     absl::Span<const CopyCandidate> found) {
   if (identical_horizon_ == 0 || set_hash == 0) return std::nullopt;
   ExpireIdentical(seq);
-  auto it = identical_.find(set_hash);
-  // The fingerprint is a function of the set: a mismatch is a collision.
-  if (it == identical_.end() || it->second.fingerprint != fingerprint ||
+  auto it = identical_.find(fingerprint);
+  if (it == identical_.end() || it->second.set_hash != set_hash ||
       it->second.first_seq >= seq) {
     return std::nullopt;
   }
@@ -205,6 +209,8 @@ std::optional<CopyDecision> CopyResolver::ResolveIdentical(
   decision.original_seq = *root;
   decision.best = match;
   Conclude(seq, fingerprint, &decision);
+  first_of_copy_.emplace(seq, set.first_seq);
+  first_of_copy_order_.push_back(seq);
   ++identical_decisions_;
   return decision;
 }
@@ -214,24 +220,28 @@ void CopyResolver::RememberIdentical(uint64_t seq, uint64_t set_hash,
                                      const CopyDecision& decision) {
   if (identical_horizon_ == 0 || set_hash == 0) return;
   ExpireIdentical(seq);
-  if (identical_.contains(set_hash)) return;  // F stays the first
+  if (identical_.contains(fingerprint)) return;  // F stays the first
   IdenticalSet set;
   set.first_seq = seq;
-  set.fingerprint = fingerprint;
+  set.set_hash = set_hash;
   if (decision.matched_seq.has_value() && decision.best.score == 1.0) {
     set.match_seq = *decision.matched_seq;
     set.match_method = decision.best.method;
   }
-  identical_.emplace(set_hash, set);
-  identical_order_.emplace_back(seq, set_hash);
+  identical_.emplace(fingerprint, set);
+  identical_order_.emplace_back(seq, fingerprint);
 }
 
 CopyDecision CopyResolver::Resolve(uint64_t seq, uint64_t fingerprint,
                                    absl::Span<const CopyCandidate> found) {
   RecordLaterMatches(seq, found);
   CopyDecision decision;
-  auto consider = [&](const CopyCandidate& candidate) {
+  auto consider = [&](CopyCandidate candidate) {
     if (candidate.seq >= seq) return;
+    if (auto first = first_of_copy_.find(candidate.seq);
+        first != first_of_copy_.end()) {
+      candidate.seq = first->second;  // the same set, earlier
+    }
     std::optional<uint64_t> root = RootOf(candidate.seq);
     if (!root.has_value()) return;
     // Highest score wins; on a tie the earlier article.

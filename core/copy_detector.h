@@ -187,6 +187,15 @@ class CopyResolver {
   // Remembers an accepted article's set after Resolve (see above).
   void RememberIdentical(uint64_t seq, uint64_t set_hash, uint64_t fingerprint,
                          const CopyDecision& decision);
+  // Forgets the set remembered under `fingerprint`, if any: an article
+  // decided elsewhere (another instance) may be a better match for its
+  // later copies than the remembered one, so they are searched again.
+  void ForgetIdentical(uint64_t fingerprint) { identical_.erase(fingerprint); }
+  // A candidate that ResolveIdentical decided (a verbatim copy of F) scores
+  // against any article exactly as F does, and F is earlier: Resolve takes
+  // F in its place. So whichever copies of a popular text an article's
+  // capped search reached, it is decided as if it had reached F.
+
   // Articles ResolveIdentical decided so far.
   uint64_t identical_decisions() const { return identical_decisions_; }
 
@@ -212,9 +221,12 @@ class CopyResolver {
   // later article's seq; consumed when that article is resolved.
   absl::flat_hash_map<uint64_t, std::vector<CopyCandidate>> found_by_earlier_;
 
+  // Keyed by fingerprint (a function of the set), so that an article
+  // decided elsewhere, whose set may be unknown here, can be forgotten;
+  // the set hash tells sets with one fingerprint apart (the first stays).
   struct IdenticalSet {
     uint64_t first_seq = 0;  // F
-    uint64_t fingerprint = 0;
+    uint64_t set_hash = 0;
     uint64_t match_seq = kNoMatch;  // M, when F scored 1
     CopyMethod match_method = CopyMethod::kNone;
   };
@@ -224,8 +236,12 @@ class CopyResolver {
   void ExpireIdentical(uint64_t seq);
   size_t identical_horizon_ = 0;
   absl::flat_hash_map<uint64_t, IdenticalSet> identical_;
-  // (first_seq, set hash) in seq order, for expiry.
+  // (first_seq, fingerprint) in seq order, for expiry.
   std::deque<std::pair<uint64_t, uint64_t>> identical_order_;
+  // Articles ResolveIdentical decided -> their F, for the horizon (in seq
+  // order in first_of_copy_order_, for expiry).
+  absl::flat_hash_map<uint64_t, uint64_t> first_of_copy_;
+  std::deque<uint64_t> first_of_copy_order_;
   uint64_t identical_decisions_ = 0;
 };
 

@@ -257,6 +257,9 @@ bool Assigner::ApplyArticle(uint64_t seq, const ArticleRecord& record,
     if (original_seq.has_value()) original = Recall(*original_seq);
   }
   resolver_.Restore(seq, original_seq, a.fingerprint);
+  // Later copies of its text are searched, not decided like an article
+  // remembered here (CopyResolver::ForgetIdentical).
+  resolver_.ForgetIdentical(a.fingerprint);
   uint64_t story = seq;
   if (a.decision == StoryDecision::kCopy) {
     if (original != nullptr) {

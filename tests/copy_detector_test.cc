@@ -123,8 +123,54 @@ TEST(CopyResolverTest, IdenticalSetsAreDecidedLikeTheirFirstArticle) {
   // A later article with the set does not replace the first.
   resolver.RememberIdentical(6, kSet, kFingerprint, fifth);
   EXPECT_TRUE(resolver.ResolveIdentical(11, kSet, kFingerprint, {}));
+  // Another set under the same fingerprint is not this one.
+  EXPECT_FALSE(resolver.ResolveIdentical(11, kSet ^ 1, kFingerprint, {}));
   // Ten articles after the first, the set is forgotten.
   EXPECT_FALSE(resolver.ResolveIdentical(12, kSet, kFingerprint, {}));
+}
+
+// An article decided elsewhere (another instance, through the changelog)
+// with the fingerprint makes the resolver forget the set, until an article
+// decided here is remembered for it again.
+TEST(CopyResolverTest, IdenticalSetsForgottenForArticlesDecidedElsewhere) {
+  CopyResolver resolver(1024);
+  resolver.EnableIdenticalSets(100);
+  resolver.RememberIdentical(0, 0xabc, 7, resolver.Resolve(0, 7, {}));
+  EXPECT_TRUE(resolver.ResolveIdentical(1, 0xabc, 7, {}));
+  resolver.Restore(2, std::nullopt, 7);
+  resolver.ForgetIdentical(7);
+  EXPECT_FALSE(resolver.ResolveIdentical(3, 0xabc, 7, {}));
+  const std::vector<CopyCandidate> to_two = {
+      {2, 1.0, -1, CopyMethod::kContainment}};
+  CopyDecision third = resolver.Resolve(3, 7, to_two);
+  resolver.RememberIdentical(3, 0xabc, 7, third);
+  std::optional<CopyDecision> fourth =
+      resolver.ResolveIdentical(4, 0xabc, 7, {});
+  ASSERT_TRUE(fourth.has_value());
+  EXPECT_EQ(fourth->matched_seq, std::optional<uint64_t>(2));
+  // The forgotten entry's expiry leaves the new one alone.
+  EXPECT_TRUE(resolver.ResolveIdentical(101, 0xabc, 7, {}));
+  EXPECT_FALSE(resolver.ResolveIdentical(104, 0xabc, 7, {}));
+}
+
+// An article that found a verbatim copy decided from the memory is decided
+// as if it had found that copy's first article (the same set, earlier).
+TEST(CopyResolverTest, ACopyDecidedFromTheMemoryStandsForItsFirstArticle) {
+  CopyResolver resolver(1024);
+  resolver.EnableIdenticalSets(100);
+  resolver.RememberIdentical(0, 0x777, 1, resolver.Resolve(0, 1, {}));
+  CopyDecision first = resolver.Resolve(1, 2, {});  // another text
+  resolver.RememberIdentical(1, 0xabc, 2, first);
+  ASSERT_TRUE(resolver.ResolveIdentical(2, 0xabc, 2, {}));
+  ASSERT_TRUE(resolver.ResolveIdentical(3, 0xabc, 2, {}));
+  // Article 4 is a near copy of text 0xabc; its search reached copy 3
+  // only.
+  const std::vector<CopyCandidate> found = {
+      {3, 0.7, -1, CopyMethod::kContainment}};
+  CopyDecision fourth = resolver.Resolve(4, 5, found);
+  EXPECT_EQ(fourth.matched_seq, std::optional<uint64_t>(1));
+  EXPECT_EQ(fourth.original_seq, std::optional<uint64_t>(1));
+  EXPECT_EQ(fourth.best.score, 0.7);
 }
 
 // A first article that scored below 1 (or was an original) is itself the

@@ -156,8 +156,9 @@ TEST(DedupQualityTest, OutputIsByteIdenticalWhateverTheThreadCount) {
 
 // The same with verbatim copies a few articles apart (re-sent with new
 // ids), which workers on different threads find in each other's windows
-// while the ordered stage completes their candidates
-// (Assigner::ShortcutIdenticalCopies). Runs under ThreadSanitizer in CI.
+// while the ordered stage decides them from the first article with their
+// text (Assigner::ShortcutIdenticalCopies). Runs under ThreadSanitizer in
+// CI.
 TEST(DedupQualityTest, VerbatimCopiesAreDecidedAlikeWhateverTheThreadCount) {
   std::istringstream articles(ReadData("neardup.jsonl"));
   std::vector<std::string> lines;
@@ -178,6 +179,30 @@ TEST(DedupQualityTest, VerbatimCopiesAreDecidedAlikeWhateverTheThreadCount) {
   EXPECT_EQ(one, Dedup(input, 8));
   QualityReport report = Score("neardup.gold.tsv", one);
   EXPECT_EQ(report.missing, 0u);
+}
+
+// Popular stories: 12 texts, each re-sent 250 times (past the window's 64
+// candidates a search, so that which copies a worker's search reaches
+// depends on timing), interleaved with the rest of neardup.
+TEST(DedupQualityTest, PopularStoriesAreDecidedAlikeWhateverTheThreadCount) {
+  std::istringstream articles(ReadData("neardup.jsonl"));
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(articles, line);) lines.push_back(line);
+  auto resent = [&](size_t i, size_t copy) {
+    const size_t id_end = lines[i].find("\",");
+    return lines[i].substr(0, id_end) + "/" + std::to_string(copy) +
+           lines[i].substr(id_end);
+  };
+  std::string input;
+  for (size_t copy = 0; copy < 250; ++copy) {
+    for (size_t text = 0; text < 12; ++text) {
+      input += resent(text * 7, copy) + "\n";
+    }
+    input += lines[12 * 7 + copy] + "\n";
+  }
+  std::string one = Dedup(input, 1);
+  EXPECT_EQ(one, Dedup(input, 4));
+  EXPECT_EQ(one, Dedup(input, 8));
 }
 
 }  // namespace
