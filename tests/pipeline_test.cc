@@ -28,6 +28,19 @@ std::vector<std::string> ReadLines(const std::string& name) {
   return lines;
 }
 
+// An input record with this id, title and body.
+std::string RecordJson(const std::string& id, const std::string& title,
+                       const std::string& body) {
+  std::string record = "{\"id\":";
+  AppendJsonString(id, &record);
+  record += ",\"title\":";
+  AppendJsonString(title, &record);
+  record += ",\"body\":";
+  AppendJsonString(body, &record);
+  record += "}";
+  return record;
+}
+
 // One pipeline whose workers defer the story terms of likely copies, or
 // do not.
 class Pipeline {
@@ -101,14 +114,7 @@ TEST(PipelineTest, DeferredStoryTermsChangeNoOutput) {
     ASSERT_TRUE(std::holds_alternative<Article>(parsed));
     const Article& article = std::get<Article>(parsed);
     if (i % 20 == 10) {
-      std::string twin = "{\"id\":";
-      AppendJsonString(previous_id, &twin);
-      twin += ",\"title\":";
-      AppendJsonString(article.title, &twin);
-      twin += ",\"body\":";
-      AppendJsonString(article.body, &twin);
-      twin += "}";
-      input.push_back(twin);
+      input.push_back(RecordJson(previous_id, article.title, article.body));
     }
     input.push_back(articles[i]);
     previous_id = article.id;
@@ -150,14 +156,7 @@ TEST(PipelineTest, IdenticalCopiesShortcutChangesNoOutput) {
     ASSERT_TRUE(std::holds_alternative<Article>(parsed));
     const Article& article = std::get<Article>(parsed);
     auto resend = [&](const std::string& id) {
-      std::string record = "{\"id\":";
-      AppendJsonString(id, &record);
-      record += ",\"title\":";
-      AppendJsonString(article.title, &record);
-      record += ",\"body\":";
-      AppendJsonString(article.body, &record);
-      record += "}";
-      return record;
+      return RecordJson(id, article.title, article.body);
     };
     if (i % 20 == 10) input.push_back(resend(previous_id));
     input.push_back(articles[i]);
@@ -209,12 +208,7 @@ TEST(PipelineTest, IdenticalCopiesOfForgottenOriginals) {
     return std::get<Article>(parser.Parse(articles[i], ""));
   };
   auto resend = [](const Article& article, const std::string& id) {
-    std::string record = "{\"id\":";
-    AppendJsonString(id, &record);
-    record += ",\"body\":";
-    AppendJsonString(article.body, &record);
-    record += "}";
-    return record;
+    return RecordJson(id, "", article.body);
   };
   CopyConfig small;
   small.window_articles = 128;
