@@ -49,18 +49,22 @@ const BoilerplateStripper& Stripper() {
   return *stripper;
 }
 
+// Appends article `a` re-sent as its copy number `copy` (id "<id>-<copy>")
+// to *input as one JSON Lines record.
+void AppendCopyRecord(const Article& a, int copy, std::string* input) {
+  *input += "{\"id\":";
+  AppendJsonString(a.id + "-" + std::to_string(copy), input);
+  *input += ",\"body\":";
+  AppendJsonString(a.body, input);
+  *input += "}\n";
+}
+
 // Input for the whole-pipeline runs: the dev articles `copies` times with
 // unique ids, as JSON Lines.
 std::string PipelineInput(int copies) {
   std::string input;
   for (int c = 0; c < copies; ++c) {
-    for (const Article& a : DevArticles()) {
-      input += "{\"id\":";
-      AppendJsonString(a.id + "-" + std::to_string(c), &input);
-      input += ",\"body\":";
-      AppendJsonString(a.body, &input);
-      input += "}\n";
-    }
+    for (const Article& a : DevArticles()) AppendCopyRecord(a, c, &input);
   }
   return input;
 }
@@ -188,12 +192,7 @@ void BM_PopularStories(benchmark::State& state) {
   std::string input;
   for (int c = 0; c < copies; ++c) {
     for (int s = 0; s < kStories; ++s) {
-      const Article& a = DevArticles()[static_cast<size_t>(s)];
-      input += "{\"id\":";
-      AppendJsonString(a.id + "-" + std::to_string(c), &input);
-      input += ",\"body\":";
-      AppendJsonString(a.body, &input);
-      input += "}\n";
+      AppendCopyRecord(DevArticles()[static_cast<size_t>(s)], c, &input);
     }
   }
   StorydConfig config = DefaultConfig();

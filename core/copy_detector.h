@@ -175,7 +175,6 @@ class CopyResolver {
   void EnableIdenticalSets(size_t identical_horizon) {
     identical_horizon_ = identical_horizon;
   }
-  bool identical_sets_enabled() const { return identical_horizon_ > 0; }
   // Decides `seq` from the remembered set (see above), or returns nullopt
   // when none within the horizon has `set_hash` (0: no set) and
   // `fingerprint` (then call Resolve). `found` (what its worker found) only
