@@ -33,9 +33,10 @@ bool CopyDetector::Accept(const ShingleMatch& match, size_t query_size) const {
   return identical || match.shared >= config_.min_shared_shingles;
 }
 
-bool CopyDetector::InsertAndFind(uint64_t seq, const ArticleFeatures& features,
-                                 std::vector<CopyCandidate>* out,
-                                 bool skip_identical) {
+SkippedSearch CopyDetector::InsertAndFind(uint64_t seq,
+                                          const ArticleFeatures& features,
+                                          std::vector<CopyCandidate>* out,
+                                          bool skip_identical) {
   // Insert first, then look up: see the header for why this order makes
   // concurrent copies agree.
   Insert(seq, features.simhash, features.shingles);
@@ -52,11 +53,19 @@ void CopyDetector::Insert(uint64_t seq, uint64_t fingerprint,
   fingerprints_.Insert(fingerprint, seq);
 }
 
-bool CopyDetector::Find(uint64_t seq, uint64_t fingerprint,
-                        absl::Span<const uint32_t> shingles,
-                        std::vector<CopyCandidate>* out,
-                        bool skip_identical) const {
+SkippedSearch CopyDetector::Find(uint64_t seq, uint64_t fingerprint,
+                                 absl::Span<const uint32_t> shingles,
+                                 std::vector<CopyCandidate>* out,
+                                 bool skip_identical) const {
   const size_t first = out->size();
+  if (skip_identical && !shingles.empty()) {
+    const std::optional<uint64_t> identical = window_.FindIdenticalEarlier(
+        shingles, ShingleWindow::ContentHash(shingles), seq);
+    if (identical.has_value()) {
+      out->push_back({*identical, 1.0, -1, CopyMethod::kContainment});
+      return SkippedSearch::kAll;
+    }
+  }
   std::vector<ShingleMatch> shingle_matches;
   if (!shingles.empty()) {
     window_.Lookup(shingles, config_.min_containment, config_.max_candidates,
@@ -70,9 +79,9 @@ bool CopyDetector::Find(uint64_t seq, uint64_t fingerprint,
     identical_earlier |= match.seq < seq && match.shared == match.set_size &&
                          match.shared == shingles.size();
   }
-  if (skip_identical && identical_earlier) return true;
+  if (skip_identical && identical_earlier) return SkippedSearch::kFingerprints;
   AddFingerprintMatches(seq, fingerprint, shingles, first, out);
-  return false;
+  return SkippedSearch::kNone;
 }
 
 void CopyDetector::FindByFingerprint(uint64_t seq, uint64_t fingerprint,

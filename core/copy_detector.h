@@ -64,18 +64,30 @@ struct CopyCandidate {
   CopyMethod method = CopyMethod::kNone;
 };
 
+// What a worker's search left out (CopyDetector::Find with skip_identical).
+enum class SkippedSearch {
+  kNone,  // the window and the SimHash index were both searched
+  // The window's search gave an earlier article with the very same set;
+  // the SimHash index was left alone.
+  kFingerprints,
+  // The window's first anchor chain gave an earlier article with the very
+  // same set (ShingleWindow::FindIdenticalEarlier); neither the rest of the
+  // window nor the SimHash index was searched.
+  kAll,
+};
+
 class CopyDetector {
  public:
   explicit CopyDetector(const CopyConfig& config);
 
   // Indexes the article under `seq`, then appends to *out every indexed
   // article (earlier or later in seq order, never `seq` itself) that passes
-  // the copy test against it. With `skip_identical`, the SimHash index is
-  // not searched once the shingle window has given an earlier article with
-  // the very same set (see Find); returns whether it was skipped.
-  bool InsertAndFind(uint64_t seq, const ArticleFeatures& features,
-                     std::vector<CopyCandidate>* out,
-                     bool skip_identical = false);
+  // the copy test against it. With `skip_identical`, the search stops once
+  // the shingle window has given an earlier article with the very same set
+  // (see Find); returns what it left out.
+  SkippedSearch InsertAndFind(uint64_t seq, const ArticleFeatures& features,
+                              std::vector<CopyCandidate>* out,
+                              bool skip_identical = false);
   // The two halves of InsertAndFind, for articles decided elsewhere (the
   // changelog): index one, or search for one without indexing it.
   // `shingles` may be empty (the fingerprint alone).
@@ -84,12 +96,23 @@ class CopyDetector {
   // With `skip_identical`: a verbatim copy of a syndicated story finds in
   // the SimHash index every earlier copy of it (a chain as long as the
   // story is popular, each confirmed in the window), where the window has
-  // already given it one. It then leaves the SimHash index alone and
-  // returns true; CopyResolver::ResolveIdentical decides it, or, when that
-  // remembers no such set, the ordered stage calls FindByFingerprint.
-  bool Find(uint64_t seq, uint64_t fingerprint,
-            absl::Span<const uint32_t> shingles,
-            std::vector<CopyCandidate>* out, bool skip_identical = false) const;
+  // already given it one; and the window's search reads every other
+  // version of the story again, where its first anchor's chain gives an
+  // earlier copy at once. So Find appends only that copy when the chain
+  // gives one (kAll), else leaves the SimHash index alone when the window's
+  // search gives one (kFingerprints). CopyResolver::ResolveIdentical then
+  // decides the article, or, when that remembers no such set, the ordered
+  // stage searches what was left out (Find, or FindByFingerprint).
+  //
+  // Skipping keeps the concurrency rule: the earliest article with a set
+  // (in seq order) finds no earlier one with it, so it searches in full,
+  // and for any later article one of the two sees the other. A later copy
+  // that skips is decided from that earliest article's decision, and a
+  // candidate that is such a copy stands for it (CopyResolver).
+  SkippedSearch Find(uint64_t seq, uint64_t fingerprint,
+                     absl::Span<const uint32_t> shingles,
+                     std::vector<CopyCandidate>* out,
+                     bool skip_identical = false) const;
   // The SimHash half of Find: appends the fingerprint matches not in *out
   // yet (confirmed by containment while in the window) and sets the
   // Hamming distance of those that are.

@@ -77,7 +77,7 @@ void ArticleProcessor::Process(ArticleParser* parser, uint64_t seq,
   out->seq = seq;
   out->candidates.clear();
   out->shingle_set_hash = 0;
-  out->fingerprints_skipped = false;
+  out->skipped_search = SkippedSearch::kNone;
   ParsedArticle parsed = parser->Parse(record, key);
   if (InputProblem* problem = std::get_if<InputProblem>(&parsed)) {
     out->problem = std::move(*problem);
@@ -109,7 +109,7 @@ void ArticleProcessor::Process(ArticleParser* parser, uint64_t seq,
       skip_identical_fingerprints_ && !features.shingles.empty()
           ? ShingleWindow::ContentHash(features.shingles)
           : 0;
-  out->fingerprints_skipped = detector_->InsertAndFind(
+  out->skipped_search = detector_->InsertAndFind(
       seq, features, &out->candidates, skip_identical_fingerprints_);
   out->story_terms.clear();
   out->text_years.clear();
@@ -133,7 +133,7 @@ void ArticleProcessor::Process(ArticleParser* parser, uint64_t seq,
         out->article.url);
   }
   out->shingles.clear();
-  if (keep_shingles_ || out->fingerprints_skipped) {
+  if (keep_shingles_ || out->skipped_search != SkippedSearch::kNone) {
     out->shingles = std::move(features.shingles);
   }
   out->article.body.clear();
@@ -379,8 +379,8 @@ std::variant<Assignment, InputProblem> Assigner::Assign(
   }
   // A verbatim copy of an article remembered for its set is decided from
   // that article's decision (CopyResolver::ResolveIdentical); any other
-  // article on its candidates, completed by a search of the SimHash index
-  // here when its worker skipped one (ShortcutIdenticalCopies).
+  // article on its candidates, completed here by the search its worker
+  // skipped (ShortcutIdenticalCopies).
   std::optional<CopyDecision> identical =
       resolver_.ResolveIdentical(processed.seq, processed.shingle_set_hash,
                                  processed.fingerprint, processed.candidates);
@@ -390,10 +390,17 @@ std::variant<Assignment, InputProblem> Assigner::Assign(
   } else {
     absl::Span<const CopyCandidate> candidates = processed.candidates;
     std::vector<CopyCandidate> completed;
-    if (processed.fingerprints_skipped && copy_source_ != nullptr) {
+    if (copy_source_ != nullptr &&
+        processed.skipped_search == SkippedSearch::kFingerprints) {
       completed = processed.candidates;
       copy_source_->FindByFingerprint(processed.seq, processed.fingerprint,
                                       processed.shingles, &completed);
+      candidates = completed;
+    } else if (copy_source_ != nullptr &&
+               processed.skipped_search == SkippedSearch::kAll) {
+      // The worker has only the copy its first anchor's chain gave.
+      copy_source_->Find(processed.seq, processed.fingerprint,
+                         processed.shingles, &completed);
       candidates = completed;
     }
     decision =

@@ -81,13 +81,13 @@ struct ProcessedArticle {
   std::string deferred_body;
   std::vector<uint64_t> short_lines;  // for the boilerplate learner
   // The shingle set, kept when the processor is asked to (for the
-  // changelog) and when fingerprints_skipped.
+  // changelog) and when a search was skipped.
   std::vector<uint32_t> shingles;
-  // ShingleWindow::ContentHash of the set (0 when empty), and whether the
-  // worker left the SimHash index unsearched because the window gave an
-  // earlier article with the same set (Assigner::ShortcutIdenticalCopies).
+  // ShingleWindow::ContentHash of the set (0 when empty), and what the
+  // worker left unsearched because the window gave an earlier article with
+  // the same set (Assigner::ShortcutIdenticalCopies).
   uint64_t shingle_set_hash = 0;
-  bool fingerprints_skipped = false;
+  SkippedSearch skipped_search = SkippedSearch::kNone;
   int64_t timestamp_ms = 0;  // the input record's timestamp (daemon)
 };
 
@@ -202,11 +202,12 @@ class Assigner {
   // earlier accepted article had, within `horizon` articles, from that
   // article's decision (CopyResolver::ResolveIdentical: a verbatim copy,
   // the commonest article of a news stream), and `processor`'s workers do
-  // not search the SimHash index for an article whose set the window gave
-  // them in an earlier one (that chain grows with every copy of a popular
-  // story); when such an article is not remembered here, this stage
-  // searches the SimHash index for it. Call before `processor` processes
-  // anything; it must outlive this.
+  // not search for an article whose set the window gave them in an earlier
+  // one (CopyDetector::Find: the SimHash chain grows with every copy of a
+  // popular story, and the window's search re-reads every other version
+  // of it); when such an article is not remembered here, this stage
+  // searches for it what its worker skipped. Call before `processor`
+  // processes anything; it must outlive this.
   void ShortcutIdenticalCopies(ArticleProcessor* processor, size_t horizon) {
     processor->skip_identical_fingerprints_ = true;
     copy_source_ = processor->detector_;

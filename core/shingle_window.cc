@@ -626,6 +626,34 @@ std::optional<ShingleMatch> ShingleWindow::Containment(
   return std::nullopt;
 }
 
+std::optional<uint64_t> ShingleWindow::FindIdenticalEarlier(
+    absl::Span<const uint32_t> shingles, uint64_t content_hash,
+    uint64_t seq) const {
+  if (shingles.empty()) return std::nullopt;
+  const uint32_t anchor = shingles[0];
+  // acquire: as in Lookup.
+  uint64_t node =
+      anchor_heads_[AnchorBucket(anchor)].load(std::memory_order_acquire);
+  for (size_t steps = 0; node != 0 && steps < kMaxIdenticalWalk; ++steps) {
+    AnchorNode anchor_node;
+    const std::optional<RecordView> view = ReadRecord(
+        node >> kAnchorShift, node & (kMaxAnchors - 1), &anchor_node);
+    if (!view.has_value()) break;  // The chain is cut.
+    // An equal set has this anchor first; the words must still be in the
+    // arena, as for the identical sets Match reports.
+    if (anchor_node.value == anchor && view->seq < seq &&
+        view->len == shingles.size() && view->content_hash == content_hash &&
+        word_cursor_.load(std::memory_order_relaxed) - view->offset <=
+            arena_words_) {
+      return view->seq;
+    }
+    if (anchor_node.link == 0) break;
+    node += static_cast<uint64_t>(
+        static_cast<int64_t>(static_cast<int32_t>(anchor_node.link)));
+  }
+  return std::nullopt;
+}
+
 void ShingleWindow::PrefaultTables() {
   anchor_heads_.Prefault();
   seq_groups_.Prefault();

@@ -156,6 +156,16 @@ class ShingleWindow {
   void Lookup(absl::Span<const uint32_t> shingles, double min_containment,
               size_t max_candidates, std::vector<ShingleMatch>* out) const;
 
+  // The seq of a live entry below `seq` whose set is `shingles` itself (by
+  // size and ContentHash: `content_hash`), found on the first anchor's
+  // chain within its kMaxIdenticalWalk newest nodes; nullopt if none is.
+  // Cheaper than Lookup for a verbatim copy, which finds its earlier copies
+  // there first. Never blocks. REQUIRES: shingles sorted ascending, unique.
+  std::optional<uint64_t> FindIdenticalEarlier(
+      absl::Span<const uint32_t> shingles, uint64_t content_hash,
+      uint64_t seq) const;
+  static constexpr size_t kMaxIdenticalWalk = 16;
+
   // Containment between `shingles` and the live entry stored under `seq`, or
   // nullopt if there is none (expired, overwritten, evicted from the seq
   // table, or concurrently being written). REQUIRES: shingles sorted, unique.

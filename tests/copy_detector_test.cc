@@ -198,34 +198,76 @@ TEST(CopyResolverTest, IdenticalSetsWithoutAPerfectMatch) {
 
 // The worker's side: once the window gives an earlier identical set, the
 // SimHash index is left alone; a set that is no exact copy is searched.
-TEST(CopyDetectorTest, IdenticalSetSkipsTheFingerprintSearch) {
+TEST(CopyDetectorTest, IdenticalSetSkipsTheSearch) {
   CopyDetector detector(SmallConfig());
   std::mt19937_64 rng(3);
   const std::string text = RandomText(rng, 200);
+  const std::string near_copy = CopyOf(text, rng);
   std::vector<CopyCandidate> found;
-  EXPECT_FALSE(detector.InsertAndFind(0, ComputeFeatures(text, 3), &found,
-                                      /*skip_identical=*/true));
-  EXPECT_TRUE(detector.InsertAndFind(1, ComputeFeatures(text, 3), &found,
-                                     /*skip_identical=*/true));
+  EXPECT_EQ(detector.InsertAndFind(0, ComputeFeatures(text, 3), &found,
+                                   /*skip_identical=*/true),
+            SkippedSearch::kNone);
+  EXPECT_EQ(detector.InsertAndFind(1, ComputeFeatures(near_copy, 3), &found,
+                                   /*skip_identical=*/true),
+            SkippedSearch::kNone);
+  found.clear();
+  // The first anchor's chain gives seq 0 at once: nothing else is searched,
+  // so the near copy (seq 1) is not among the candidates.
+  EXPECT_EQ(detector.InsertAndFind(2, ComputeFeatures(text, 3), &found,
+                                   /*skip_identical=*/true),
+            SkippedSearch::kAll);
   ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0].seq, 0u);
+  EXPECT_EQ(found[0].score, 1.0);
   EXPECT_EQ(found[0].hamming, -1);  // no fingerprint search filled it in
   found.clear();
-  EXPECT_FALSE(detector.InsertAndFind(2, ComputeFeatures(CopyOf(text, rng), 3),
-                                      &found, /*skip_identical=*/true));
-  EXPECT_EQ(found.size(), 2u);
+  EXPECT_EQ(detector.InsertAndFind(3, ComputeFeatures(CopyOf(text, rng), 3),
+                                   &found, /*skip_identical=*/true),
+            SkippedSearch::kNone);
+  EXPECT_EQ(found.size(), 3u);
   found.clear();
-  EXPECT_FALSE(detector.InsertAndFind(3, ComputeFeatures(text, 3), &found));
-  EXPECT_GE(found.size(), 2u);
+  EXPECT_EQ(detector.InsertAndFind(4, ComputeFeatures(text, 3), &found),
+            SkippedSearch::kNone);
+  EXPECT_GE(found.size(), 3u);
   // Only an earlier identical set counts: a later one is no reason.
   CopyDetector other(SmallConfig());
   other.Insert(10, ComputeFeatures(text, 3).simhash,
                ComputeFeatures(text, 3).shingles);
   found.clear();
-  EXPECT_FALSE(other.InsertAndFind(5, ComputeFeatures(text, 3), &found,
-                                   /*skip_identical=*/true));
+  EXPECT_EQ(other.InsertAndFind(5, ComputeFeatures(text, 3), &found,
+                                /*skip_identical=*/true),
+            SkippedSearch::kNone);
   ASSERT_EQ(found.size(), 1u);
   EXPECT_EQ(found[0].seq, 10u);
   EXPECT_EQ(found[0].hamming, 0);  // the fingerprint search ran
+}
+
+// Past the first anchor's chain's newest nodes, the window's search gives
+// the identical set, and only the SimHash index is left alone.
+TEST(CopyDetectorTest, IdenticalSetBeyondTheChainWalkSkipsTheFingerprints) {
+  CopyDetector detector(SmallConfig());
+  std::mt19937_64 rng(5);
+  const std::string text = RandomText(rng, 200);
+  std::vector<CopyCandidate> found;
+  detector.InsertAndFind(0, ComputeFeatures(text, 3), &found);
+  // Near copies that keep the first anchor push seq 0 down its chain.
+  const ArticleFeatures original = ComputeFeatures(text, 3);
+  uint64_t seq = 1;
+  for (size_t pushed = 0; pushed <= ShingleWindow::kMaxIdenticalWalk;) {
+    const ArticleFeatures copy = ComputeFeatures(CopyOf(text, rng), 3);
+    if (copy.shingles.empty() || copy.shingles[0] != original.shingles[0] ||
+        copy.shingles == original.shingles) {
+      continue;
+    }
+    detector.Insert(seq++, copy.simhash, copy.shingles);
+    ++pushed;
+  }
+  found.clear();
+  EXPECT_EQ(detector.InsertAndFind(seq, original, &found,
+                                   /*skip_identical=*/true),
+            SkippedSearch::kFingerprints);
+  EXPECT_TRUE(std::any_of(found.begin(), found.end(),
+                          [](const CopyCandidate& c) { return c.seq == 0; }));
 }
 
 // The concurrency rule: copies processed at the same moment on 8 threads

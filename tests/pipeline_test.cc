@@ -65,7 +65,7 @@ class Pipeline {
     ProcessedArticle processed;
     processor_.Process(&parser_, seq_++, record, "", nullptr, &processed);
     deferred_ += processed.story_terms_deferred ? 1 : 0;
-    skipped_ += processed.fingerprints_skipped ? 1 : 0;
+    skipped_ += processed.skipped_search != SkippedSearch::kNone ? 1 : 0;
     auto result = assigner_.Assign(processed);
     if (const auto* problem = std::get_if<InputProblem>(&result)) {
       return "problem: " + problem->reason;

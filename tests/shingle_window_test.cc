@@ -389,6 +389,40 @@ TEST(ShingleWindowTest, OverwrittenSetsAreNeverReported) {
   }
 }
 
+// FindIdenticalEarlier gives only a live, earlier entry with the very same
+// set: not a later one, not one that shares the first anchor alone, not one
+// whose words the arena has overwritten.
+TEST(ShingleWindowTest, FindIdenticalEarlierOnlyGivesTheSameSetEarlier) {
+  std::mt19937_64 rng(15);
+  ShingleWindow window(1024, 64);  // the arena holds ~10 sets of 100
+  const Set set = RandomSet(rng, 100, 1u << 30);
+  const uint64_t hash = ShingleWindow::ContentHash(set);
+  EXPECT_FALSE(window.FindIdenticalEarlier(set, hash, 10).has_value());
+  ASSERT_TRUE(window.Insert(5, set));
+  EXPECT_EQ(window.FindIdenticalEarlier(set, hash, 10), 5u);
+  EXPECT_FALSE(window.FindIdenticalEarlier(set, hash, 5).has_value());
+  EXPECT_FALSE(window.FindIdenticalEarlier(set, hash, 3).has_value());
+  // A superset with the same first anchor is not the same set.
+  Set superset = set;
+  superset.push_back(set.back() + 1);
+  ASSERT_TRUE(window.Insert(6, superset));
+  EXPECT_FALSE(
+      window.FindIdenticalEarlier(superset, ShingleWindow::ContentHash(set), 10)
+          .has_value());
+  EXPECT_EQ(window.FindIdenticalEarlier(
+                superset, ShingleWindow::ContentHash(superset), 10),
+            6u);
+  // The newest equal set on the chain is given.
+  ASSERT_TRUE(window.Insert(7, set));
+  EXPECT_EQ(window.FindIdenticalEarlier(set, hash, 10), 7u);
+  EXPECT_EQ(window.FindIdenticalEarlier(set, hash, 7), 5u);
+  // Once other sets have overwritten its words, the set is gone.
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(window.Insert(100 + i, RandomSet(rng, 100, 1u << 30)));
+  }
+  EXPECT_FALSE(window.FindIdenticalEarlier(set, hash, 1000).has_value());
+}
+
 TEST(ShingleWindowTest, RecordRingExpiry) {
   std::mt19937_64 rng(14);
   ShingleWindow window(1 << 16, 16);  // Arena large; only 16 records live.
