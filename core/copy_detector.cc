@@ -56,7 +56,8 @@ void CopyDetector::Insert(uint64_t seq, uint64_t fingerprint,
 SkippedSearch CopyDetector::Find(uint64_t seq, uint64_t fingerprint,
                                  absl::Span<const uint32_t> shingles,
                                  std::vector<CopyCandidate>* out,
-                                 bool skip_identical) const {
+                                 bool skip_identical, bool earlier_only,
+                                 uint64_t order_slack) const {
   const size_t first = out->size();
   if (skip_identical && !shingles.empty()) {
     const std::optional<uint64_t> identical = window_.FindIdenticalEarlier(
@@ -69,7 +70,8 @@ SkippedSearch CopyDetector::Find(uint64_t seq, uint64_t fingerprint,
   std::vector<ShingleMatch> shingle_matches;
   if (!shingles.empty()) {
     window_.Lookup(shingles, config_.min_containment, config_.max_candidates,
-                   &shingle_matches);
+                   &shingle_matches, earlier_only ? seq : UINT64_MAX,
+                   order_slack);
   }
   bool identical_earlier = false;
   for (const ShingleMatch& match : shingle_matches) {
@@ -80,23 +82,26 @@ SkippedSearch CopyDetector::Find(uint64_t seq, uint64_t fingerprint,
                          match.shared == shingles.size();
   }
   if (skip_identical && identical_earlier) return SkippedSearch::kFingerprints;
-  AddFingerprintMatches(seq, fingerprint, shingles, first, out);
+  AddFingerprintMatches(seq, fingerprint, shingles, first, out, earlier_only);
   return SkippedSearch::kNone;
 }
 
 void CopyDetector::FindByFingerprint(uint64_t seq, uint64_t fingerprint,
                                      absl::Span<const uint32_t> shingles,
-                                     std::vector<CopyCandidate>* out) const {
-  AddFingerprintMatches(seq, fingerprint, shingles, 0, out);
+                                     std::vector<CopyCandidate>* out,
+                                     bool earlier_only) const {
+  AddFingerprintMatches(seq, fingerprint, shingles, 0, out, earlier_only);
 }
 
-void CopyDetector::AddFingerprintMatches(
-    uint64_t seq, uint64_t fingerprint, absl::Span<const uint32_t> shingles,
-    size_t first, std::vector<CopyCandidate>* out) const {
+void CopyDetector::AddFingerprintMatches(uint64_t seq, uint64_t fingerprint,
+                                         absl::Span<const uint32_t> shingles,
+                                         size_t first,
+                                         std::vector<CopyCandidate>* out,
+                                         bool earlier_only) const {
   std::vector<FingerprintMatch> fingerprint_matches;
   fingerprints_.Lookup(fingerprint, &fingerprint_matches);
   for (const FingerprintMatch& match : fingerprint_matches) {
-    if (match.seq == seq) continue;
+    if (match.seq == seq || (earlier_only && match.seq > seq)) continue;
     auto known = std::find_if(
         out->begin() + first, out->end(),
         [&](const CopyCandidate& c) { return c.seq == match.seq; });

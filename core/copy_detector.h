@@ -21,7 +21,10 @@
 // single-threaded CopyResolver, fed in sequence order, merges both views:
 // the candidates an article found among earlier ones, and those that
 // earlier articles found among later ones. The earlier article always wins,
-// and the result does not depend on thread timing.
+// and the result does not depend on thread timing while no search is
+// capped. The window's search is (candidates, chain nodes); offline runs
+// therefore search only once every earlier article is indexed, and for
+// earlier articles only (Find's earlier_only, core/insertion_order.h).
 //
 // Thread safety: CopyDetector is safe for concurrent use; CopyResolver is
 // not (it is the ordered stage) and must be fed in increasing seq order.
@@ -109,16 +112,23 @@ class CopyDetector {
   // and for any later article one of the two sees the other. A later copy
   // that skips is decided from that earliest article's decision, and a
   // candidate that is such a copy stands for it (CopyResolver).
+  //
+  // With `earlier_only`, only articles before `seq` are found: for a search
+  // made once every earlier article is indexed (InsertionOrder, whose
+  // order_slack() is `order_slack`), which then finds what it would find
+  // with one thread, whatever the thread count.
   SkippedSearch Find(uint64_t seq, uint64_t fingerprint,
                      absl::Span<const uint32_t> shingles,
                      std::vector<CopyCandidate>* out,
-                     bool skip_identical = false) const;
+                     bool skip_identical = false, bool earlier_only = false,
+                     uint64_t order_slack = 0) const;
   // The SimHash half of Find: appends the fingerprint matches not in *out
   // yet (confirmed by containment while in the window) and sets the
   // Hamming distance of those that are.
   void FindByFingerprint(uint64_t seq, uint64_t fingerprint,
                          absl::Span<const uint32_t> shingles,
-                         std::vector<CopyCandidate>* out) const;
+                         std::vector<CopyCandidate>* out,
+                         bool earlier_only = false) const;
 
   // The copy test for two feature sets (used by `explain` and tests).
   CopyCandidate Compare(const ArticleFeatures& a,
@@ -141,7 +151,8 @@ class CopyDetector {
   // search's (their Hamming distances are filled in, not added twice).
   void AddFingerprintMatches(uint64_t seq, uint64_t fingerprint,
                              absl::Span<const uint32_t> shingles, size_t first,
-                             std::vector<CopyCandidate>* out) const;
+                             std::vector<CopyCandidate>* out,
+                             bool earlier_only) const;
 
   CopyConfig config_;
   FingerprintIndex fingerprints_;

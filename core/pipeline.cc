@@ -74,6 +74,17 @@ void ArticleProcessor::Process(ArticleParser* parser, uint64_t seq,
                                ProcessScratch* scratch) const {
   ProcessScratch own_scratch;
   if (scratch == nullptr) scratch = &own_scratch;
+  // An article is marked indexed on every path out, a rejected one too, so
+  // that no later article's search waits for it forever.
+  struct MarkIndexed {
+    InsertionOrder* order;
+    uint64_t seq;
+    void Now() {
+      if (order != nullptr) order->MarkIndexed(seq);
+      order = nullptr;
+    }
+    ~MarkIndexed() { Now(); }
+  } mark{insertion_order_, seq};
   out->seq = seq;
   out->candidates.clear();
   out->shingle_set_hash = 0;
@@ -109,8 +120,18 @@ void ArticleProcessor::Process(ArticleParser* parser, uint64_t seq,
       skip_identical_fingerprints_ && !features.shingles.empty()
           ? ShingleWindow::ContentHash(features.shingles)
           : 0;
-  out->skipped_search = detector_->InsertAndFind(
-      seq, features, &out->candidates, skip_identical_fingerprints_);
+  if (insertion_order_ == nullptr) {
+    out->skipped_search = detector_->InsertAndFind(
+        seq, features, &out->candidates, skip_identical_fingerprints_);
+  } else {
+    detector_->Insert(seq, features.simhash, features.shingles);
+    mark.Now();
+    insertion_order_->WaitForEarlier(seq);
+    out->skipped_search =
+        detector_->Find(seq, features.simhash, features.shingles,
+                        &out->candidates, skip_identical_fingerprints_,
+                        /*earlier_only=*/true, insertion_order_->order_slack());
+  }
   out->story_terms.clear();
   out->text_years.clear();
   out->story_terms_deferred = false;
@@ -394,13 +415,15 @@ std::variant<Assignment, InputProblem> Assigner::Assign(
         processed.skipped_search == SkippedSearch::kFingerprints) {
       completed = processed.candidates;
       copy_source_->FindByFingerprint(processed.seq, processed.fingerprint,
-                                      processed.shingles, &completed);
+                                      processed.shingles, &completed,
+                                      search_earlier_only_);
       candidates = completed;
     } else if (copy_source_ != nullptr &&
                processed.skipped_search == SkippedSearch::kAll) {
       // The worker has only the copy its first anchor's chain gave.
-      copy_source_->Find(processed.seq, processed.fingerprint,
-                         processed.shingles, &completed);
+      copy_source_->Find(
+          processed.seq, processed.fingerprint, processed.shingles, &completed,
+          /*skip_identical=*/false, search_earlier_only_, order_slack_);
       candidates = completed;
     }
     decision =

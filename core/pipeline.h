@@ -56,6 +56,7 @@
 #include "core/boilerplate_learner.h"
 #include "core/copy_detector.h"
 #include "core/features.h"
+#include "core/insertion_order.h"
 #include "core/story_index.h"
 #include "core/story_terms.h"
 #include "core/term_prior.h"
@@ -143,6 +144,9 @@ class ArticleProcessor {
   bool keep_shingles_ = false;
   bool defer_copy_story_terms_ = false;
   bool skip_identical_fingerprints_ = false;
+  // Set by Assigner::SearchEarlierOnly: index, wait for the earlier
+  // articles, then search for earlier ones only.
+  InsertionOrder* insertion_order_ = nullptr;
 };
 
 enum class StoryDecision { kNew, kCopy, kSameStory };
@@ -212,6 +216,18 @@ class Assigner {
     processor->skip_identical_fingerprints_ = true;
     copy_source_ = processor->detector_;
     resolver_.EnableIdenticalSets(horizon);
+  }
+
+  // For an offline run: `processor`'s workers index an article, wait for
+  // `order` to have every earlier article of its batch indexed, and search
+  // for earlier articles only; so does this stage when it completes a
+  // worker's search. Each search then finds what it would on one thread
+  // (core/insertion_order.h). The caller starts each batch on `order`
+  // before processing it. Call before `processor` processes anything.
+  void SearchEarlierOnly(ArticleProcessor* processor, InsertionOrder* order) {
+    processor->insertion_order_ = order;
+    search_earlier_only_ = true;
+    order_slack_ = order->order_slack();
   }
 
   // Articles decided as verbatim copies of a remembered set so far.
@@ -285,6 +301,8 @@ class Assigner {
   StoryIndex stories_;
   const ArticleProcessor* story_terms_source_ = nullptr;
   const CopyDetector* copy_source_ = nullptr;
+  bool search_earlier_only_ = false;
+  uint64_t order_slack_ = 0;
   BoilerplateLearner learner_;
   // The last `history_` accepted articles, by sequence number, oldest first
   // in recent_order_; memory grows with what was seen, up to the bound.

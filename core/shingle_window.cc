@@ -6,6 +6,7 @@
 #include <array>
 #include <bit>
 #include <cmath>
+#include <functional>
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -449,25 +450,58 @@ std::optional<ShingleMatch> ShingleWindow::Match(
 
 void ShingleWindow::Lookup(absl::Span<const uint32_t> shingles,
                            double min_containment, size_t max_candidates,
-                           std::vector<ShingleMatch>* out) const {
+                           std::vector<ShingleMatch>* out, uint64_t before_seq,
+                           uint64_t order_slack) const {
   if (shingles.empty() || max_candidates == 0) return;
   struct Hit {
     RecordView view;
     uint32_t shared_anchors;
+    uint32_t chain;  // the query anchor whose chain gave it
   };
   std::vector<Hit> hits;
   std::vector<KnownSet> known;
   const uint64_t query_hash = ContentHash(shingles);
+  // For a lookup of earlier entries only: per chain, the largest seqs below
+  // before_seq read so far (a min-heap of at most kMaxChainWalk).
+  const bool earlier_only = before_seq != UINT64_MAX;
+  struct Largest {
+    std::array<uint64_t, kMaxChainWalk> seqs;
+    size_t size = 0;
+    bool full() const { return size == kMaxChainWalk; }
+    uint64_t least() const { return seqs[0]; }
+  };
+  std::array<Largest, kMaxAnchors> largest;
   // Records a hit for one chain node; the chain's next node, or nullopt
-  // where the chain ends (or is cut by expiry or an overwrite).
-  auto visit = [&](uint64_t node, uint32_t anchor) -> std::optional<uint64_t> {
+  // where the chain ends (cut by expiry or an overwrite, or read far
+  // enough).
+  auto visit = [&](uint64_t node, uint32_t anchor,
+                   uint32_t chain) -> std::optional<uint64_t> {
     // Every node in the chain was claimed before the head load (acquire),
     // so its record is expired, overwritten or readable as a snapshot.
     AnchorNode anchor_node;
     const std::optional<RecordView> view = ReadRecord(
         node >> kAnchorShift, node & (kMaxAnchors - 1), &anchor_node);
     if (!view.has_value()) return std::nullopt;  // The chain is cut.
-    if (anchor_node.value == anchor) hits.push_back(Hit{*view, 1});
+    if (view->seq < before_seq) {
+      if (earlier_only) {
+        Largest& kept = largest[chain];
+        if (kept.full() && view->seq + order_slack < kept.least()) {
+          // Every node further down was pushed before this one, so its seq
+          // is below this one's plus the slack: none is among the largest.
+          return std::nullopt;
+        }
+        if (!kept.full()) {
+          kept.seqs[kept.size++] = view->seq;
+          std::push_heap(kept.seqs.begin(), kept.seqs.begin() + kept.size,
+                         std::greater<>());
+        } else if (view->seq > kept.least()) {
+          std::pop_heap(kept.seqs.begin(), kept.seqs.end(), std::greater<>());
+          kept.seqs.back() = view->seq;
+          std::push_heap(kept.seqs.begin(), kept.seqs.end(), std::greater<>());
+        }
+      }
+      if (anchor_node.value == anchor) hits.push_back(Hit{*view, 1, chain});
+    }
     if (anchor_node.link == 0) return std::nullopt;
     return node + static_cast<uint64_t>(static_cast<int64_t>(
                       static_cast<int32_t>(anchor_node.link)));
@@ -479,6 +513,7 @@ void ShingleWindow::Lookup(absl::Span<const uint32_t> shingles,
   struct Chain {
     uint64_t node;
     uint32_t anchor;
+    uint32_t id;
     uint32_t steps;
   };
   std::array<Chain, kMaxAnchors> chains;
@@ -489,13 +524,20 @@ void ShingleWindow::Lookup(absl::Span<const uint32_t> shingles,
     // making the chain behind it (stamps, fields, links) visible.
     const uint64_t head = anchor_heads_[AnchorBucket(shingles[a])].load(
         std::memory_order_acquire);
-    if (head != 0) chains[live++] = Chain{head, shingles[a], 0};
+    if (head != 0) {
+      chains[live++] = Chain{head, shingles[a], static_cast<uint32_t>(a), 0};
+    }
   }
   while (live > 0) {
     for (size_t c = 0; c < live;) {
       Chain& chain = chains[c];
-      const std::optional<uint64_t> next = visit(chain.node, chain.anchor);
-      if (!next.has_value() || ++chain.steps == kMaxChainWalk) {
+      const std::optional<uint64_t> next =
+          visit(chain.node, chain.anchor, chain.id);
+      // Without before_seq every node read counts towards the cap; with
+      // it, the chain ends in visit once its largest earlier seqs are
+      // known (with no slack: at its first earlier node past the cap).
+      if (!next.has_value() ||
+          (!earlier_only && ++chain.steps == kMaxChainWalk)) {
         chain = chains[--live];  // Done; the last chain takes its place.
         continue;
       }
@@ -507,6 +549,13 @@ void ShingleWindow::Lookup(absl::Span<const uint32_t> shingles,
       __builtin_prefetch(&rec.next[index]);
       ++c;
     }
+  }
+  if (earlier_only) {
+    // A chain's hits past its kMaxChainWalk largest earlier seqs go.
+    std::erase_if(hits, [&](const Hit& hit) {
+      const Largest& kept = largest[hit.chain];
+      return kept.full() && hit.view.seq < kept.least();
+    });
   }
   if (hits.empty()) return;
   // Aggregate by record number: count of query anchors each record shares.

@@ -63,7 +63,11 @@
 // Anchor chain cap.  A lookup walks at most kMaxChainWalk (64) nodes per
 // query anchor, newest first; an anchor shared by more recent articles than
 // that (boilerplate shingles) only yields its 64 newest.  This bounds a
-// lookup to 16 * 64 node visits plus max_candidates intersections.
+// lookup to 16 * 64 node visits plus max_candidates intersections.  A
+// lookup for earlier entries only (`before_seq`) counts only those, and
+// with an `order_slack` it reads a chain until it has the 64 with the
+// largest seqs below before_seq: a chain's order is its pushes', which
+// follows seq order only up to that slack when several threads insert.
 //
 // Thread safety
 //   Insert, Lookup, Containment and MemoryBytes may be called concurrently
@@ -151,10 +155,17 @@ class ShingleWindow {
   // Appends a match for each live entry that shares at least one anchor with
   // `shingles` and has containment >= min_containment, considering at most
   // max_candidates entries: most shared anchors first, ties by smaller seq.
-  // Never blocks. REQUIRES: shingles sorted ascending and unique;
-  // out != nullptr.
+  // Entries from `before_seq` on are left out, and do not count towards a
+  // chain's cap. With `order_slack` s > 0, the caller promises that an
+  // entry pushed after another has a seq above the other's minus s (seq
+  // order, but for inversions within batches of s): each chain then yields
+  // exactly the kMaxChainWalk entries with the largest seqs below
+  // before_seq, whatever order the batches' entries were pushed in (see
+  // "Anchor chain cap"). Never blocks. REQUIRES: shingles sorted ascending
+  // and unique; out != nullptr.
   void Lookup(absl::Span<const uint32_t> shingles, double min_containment,
-              size_t max_candidates, std::vector<ShingleMatch>* out) const;
+              size_t max_candidates, std::vector<ShingleMatch>* out,
+              uint64_t before_seq = UINT64_MAX, uint64_t order_slack = 0) const;
 
   // The seq of a live entry below `seq` whose set is `shingles` itself (by
   // size and ContentHash: `content_hash`), found on the first anchor's

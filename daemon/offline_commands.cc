@@ -27,9 +27,10 @@ namespace storyd {
 namespace {
 
 // Input records read in batches; each batch is processed in parallel, then
-// assigned in order. Within a batch every article is inserted before it
-// searches (see core/copy_detector.h), so the result does not depend on
-// the thread count.
+// assigned in order. Within a batch every article is indexed, and searches
+// for earlier articles only once all of them are indexed
+// (core/insertion_order.h), so the result does not depend on the thread
+// count.
 constexpr size_t kBatchRecords = 256;
 
 struct InputRecord {
@@ -131,6 +132,8 @@ int RunDedup(const StorydConfig& config, std::istream& in, std::ostream& out,
                     config.learner);
   assigner.DeferCopyStoryTerms(&processor);
   assigner.ShortcutIdenticalCopies(&processor, config.copy.window_articles);
+  InsertionOrder insertion_order(kBatchRecords);
+  assigner.SearchEarlierOnly(&processor, &insertion_order);
   std::vector<std::unique_ptr<ArticleParser>> parsers;
   for (int t = 0; t < threads; ++t) {
     parsers.push_back(std::make_unique<ArticleParser>(config.max_record_bytes));
@@ -140,11 +143,12 @@ int RunDedup(const StorydConfig& config, std::istream& in, std::ostream& out,
   // Batch k+1 is processed on the workers while batch k is assigned on
   // this thread. Every article of batch k+1 is inserted after all of batch
   // k, and the assigning reads a copy index only for a verbatim copy whose
-  // worker skipped the SimHash search and whose set it does not remember
-  // (Assigner::ShortcutIdenticalCopies): that search can see batch k+1's
-  // inserts, which are later articles and only give them their matches,
-  // but at the rings' eviction edge it may miss an entry the overwrite of
-  // batch k+1 took (as a worker's search can when several run). A batch strips
+  // worker skipped the search and whose set it does not remember
+  // (Assigner::ShortcutIdenticalCopies): that search is for earlier
+  // articles only, but at the rings' eviction edge it may miss an entry the
+  // overwrite of batch k+1 took (as a worker's search can when a batch
+  // straddles that edge: which of the batch's inserts claimed a slot first
+  // depends on timing). A batch strips
   // the boilerplate learned up to the batch before the one being assigned while
   // it runs: a fixed point in the sequence, so the thread count does not
   // matter.
@@ -153,6 +157,7 @@ int RunDedup(const StorydConfig& config, std::istream& in, std::ostream& out,
                      uint64_t first_seq,
                      std::shared_ptr<const LearnedBoilerplate> learned) {
     processed->resize(batch.size());
+    insertion_order.StartBatch(first_seq, batch.size());
     ParallelFor(threads, batch.size(), [&](int worker, size_t i) {
       processor.Process(parsers[worker].get(), first_seq + i, batch[i].text, {},
                         learned.get(), &(*processed)[i], &scratches[worker]);

@@ -2,8 +2,11 @@
 // determinism across thread counts.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cctype>
 #include <fstream>
 #include <map>
+#include <random>
 #include <set>
 #include <sstream>
 #include <string>
@@ -203,6 +206,63 @@ TEST(DedupQualityTest, PopularStoriesAreDecidedAlikeWhateverTheThreadCount) {
   std::string one = Dedup(input, 1);
   EXPECT_EQ(one, Dedup(input, 4));
   EXPECT_EQ(one, Dedup(input, 8));
+}
+
+// Popular stories whose copies each carry their own edits (two words
+// replaced), so that no two sets are equal and every copy is decided on
+// its own search: 4 texts x 300 copies, interleaved. Past the window's 64
+// candidates and 64 nodes a chain, which earlier copies a search reaches
+// must not depend on which later ones other threads indexed first
+// (core/insertion_order.h). Before 2026-12-07, 4 threads named another
+// original for whole copy groups.
+TEST(DedupQualityTest,
+     CopiesWithTheirOwnEditsAreDecidedAlikeWhateverTheThreadCount) {
+  std::istringstream articles(ReadData("neardup.jsonl"));
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(articles, line);) lines.push_back(line);
+  std::mt19937_64 rng(11);
+  auto edited = [&](size_t i, size_t copy) {
+    std::string line = lines[i];
+    const size_t id_end = line.find("\",");
+    line.insert(id_end, "/" + std::to_string(copy));
+    // Two lower-case words of the body's first 600 bytes, replaced.
+    const size_t body = line.find("\"body\": \"");
+    std::vector<size_t> words;
+    for (size_t p = body + 9; p < std::min(line.size(), body + 600); ++p) {
+      if (line[p - 1] == ' ' &&
+          std::islower(static_cast<unsigned char>(line[p])))
+        words.push_back(p);
+    }
+    for (int edit = 0; edit < 2 && !words.empty(); ++edit) {
+      const size_t start = words[rng() % words.size()];
+      size_t end = start;
+      while (std::islower(static_cast<unsigned char>(line[end]))) ++end;
+      line.replace(start, end - start, "zq" + std::to_string(rng() % 100000));
+      words.clear();  // positions moved: pick the second one afresh
+      for (size_t p = body + 9; p < std::min(line.size(), body + 600); ++p) {
+        if (line[p - 1] == ' ' &&
+            std::islower(static_cast<unsigned char>(line[p])))
+          words.push_back(p);
+      }
+    }
+    return line;
+  };
+  std::string input;
+  for (size_t copy = 0; copy < 300; ++copy) {
+    for (size_t text = 0; text < 4; ++text) {
+      input += edited(text * 11, copy) + "\n";
+    }
+  }
+  std::string one = Dedup(input, 1);
+  EXPECT_EQ(one, Dedup(input, 4));
+  EXPECT_EQ(one, Dedup(input, 8));
+  // Each text's copies form one group under its first copy.
+  std::istringstream out(one);
+  size_t originals = 0;
+  for (std::string line; std::getline(out, line);) {
+    originals += line.find("\"dup_of\":null") != std::string::npos ? 1 : 0;
+  }
+  EXPECT_EQ(originals, 4u);
 }
 
 }  // namespace

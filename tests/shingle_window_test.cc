@@ -423,6 +423,57 @@ TEST(ShingleWindowTest, FindIdenticalEarlierOnlyGivesTheSameSetEarlier) {
   EXPECT_FALSE(window.FindIdenticalEarlier(set, hash, 1000).has_value());
 }
 
+// A lookup for earlier entries only, with an order slack, reads each chain
+// as if its entries had been pushed in seq order: entries pushed in
+// shuffled order within batches (as RunDedup's workers index them) give the
+// same matches as the same entries pushed in order. 300 sets share their
+// 16 smallest values, so every anchor chain is far longer than the cap.
+TEST(ShingleWindowTest,
+     EarlierOnlyLookupDoesNotDependOnPushOrderWithinBatches) {
+  std::mt19937_64 rng(16);
+  constexpr size_t kSets = 300, kBatch = 32;
+  // 20 smallest values in common, then 40 of which each set replaces 5.
+  const Set common = RandomSet(rng, 20, 1u << 20);
+  Set body = RandomSet(rng, 40, 1u << 22);
+  for (uint32_t& v : body) v += 1u << 20;
+  std::vector<Set> sets;
+  for (size_t i = 0; i < kSets; ++i) {
+    Set set = common;
+    for (size_t k = 0; k < body.size(); ++k) {
+      set.push_back(k < 5 ? (1u << 23) + static_cast<uint32_t>(i * 5 + k)
+                          : body[k]);
+    }
+    sets.push_back(Normalize(set));
+  }
+  ShingleWindow in_order(1 << 20, 1024), shuffled(1 << 20, 1024);
+  for (size_t i = 0; i < kSets; ++i) ASSERT_TRUE(in_order.Insert(i, sets[i]));
+  for (size_t first = 0; first < kSets; first += kBatch) {
+    std::vector<size_t> batch;
+    for (size_t i = first; i < std::min(kSets, first + kBatch); ++i)
+      batch.push_back(i);
+    std::shuffle(batch.begin(), batch.end(), rng);
+    for (size_t i : batch) ASSERT_TRUE(shuffled.Insert(i, sets[i]));
+  }
+  auto matches = [](const ShingleWindow& window, const Set& set, uint64_t seq,
+                    uint64_t slack) {
+    std::vector<ShingleMatch> got;
+    window.Lookup(set, 0.5, 64, &got, seq, slack);
+    std::vector<std::pair<uint64_t, uint32_t>> out;
+    for (const ShingleMatch& m : got) out.emplace_back(m.seq, m.shared);
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  size_t differ_without_slack = 0;
+  for (size_t seq = 0; seq < kSets; seq += 7) {
+    const auto expected = matches(in_order, sets[seq], seq, 0);
+    for (const auto& [match_seq, shared] : expected) EXPECT_LT(match_seq, seq);
+    EXPECT_EQ(matches(shuffled, sets[seq], seq, kBatch), expected) << seq;
+    differ_without_slack += matches(shuffled, sets[seq], seq, 0) != expected;
+  }
+  // Without the slack the shuffled chains do give other entries.
+  EXPECT_GT(differ_without_slack, 0u);
+}
+
 TEST(ShingleWindowTest, RecordRingExpiry) {
   std::mt19937_64 rng(14);
   ShingleWindow window(1 << 16, 16);  // Arena large; only 16 records live.
