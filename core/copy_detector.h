@@ -24,7 +24,8 @@
 // and the result does not depend on thread timing while no search is
 // capped. The window's search is (candidates, chain nodes); offline runs
 // therefore search only once every earlier article is indexed, and for
-// earlier articles only (Find's earlier_only, core/insertion_order.h).
+// earlier articles only (Find's earlier_only; ArticleProcessor::Index and
+// SearchEarlier).
 //
 // Thread safety: CopyDetector is safe for concurrent use; CopyResolver is
 // not (it is the ordered stage) and must be fed in increasing seq order.
@@ -114,14 +115,23 @@ class CopyDetector {
   // candidate that is such a copy stands for it (CopyResolver).
   //
   // With `earlier_only`, only articles before `seq` are found: for a search
-  // made once every earlier article is indexed (InsertionOrder, whose
-  // order_slack() is `order_slack`), which then finds what it would find
-  // with one thread, whatever the thread count.
+  // made once every earlier article is indexed, in an order that strays
+  // from seq order by less than `order_slack` (ArticleProcessor::Index),
+  // which then finds what it would find with one thread, whatever the
+  // thread count.
   SkippedSearch Find(uint64_t seq, uint64_t fingerprint,
                      absl::Span<const uint32_t> shingles,
                      std::vector<CopyCandidate>* out,
                      bool skip_identical = false, bool earlier_only = false,
                      uint64_t order_slack = 0) const;
+  // An article before `seq` whose shingle set is `shingles` itself
+  // (`content_hash`: ShingleWindow::ContentHash), if the window gives one
+  // at once (ShingleWindow::FindIdenticalEarlier).
+  std::optional<uint64_t> FindIdenticalEarlier(
+      uint64_t seq, absl::Span<const uint32_t> shingles,
+      uint64_t content_hash) const {
+    return window_.FindIdenticalEarlier(shingles, content_hash, seq);
+  }
   // The SimHash half of Find: appends the fingerprint matches not in *out
   // yet (confirmed by containment while in the window) and sets the
   // Hamming distance of those that are.

@@ -67,75 +67,62 @@ ArticleFeatures ArticleProcessor::Features(
   return ComputeFeatures(normalized_body, detector_->config().shingle_size);
 }
 
-void ArticleProcessor::Process(ArticleParser* parser, uint64_t seq,
+bool ArticleProcessor::Prepare(ArticleParser* parser, uint64_t seq,
                                std::string_view record, std::string_view key,
                                const LearnedBoilerplate* learned,
-                               ProcessedArticle* out,
+                               ProcessedArticle* out, std::string* normalized,
+                               std::vector<std::string_view>* tokens,
+                               std::vector<uint64_t>* token_hashes,
                                ProcessScratch* scratch) const {
-  ProcessScratch own_scratch;
-  if (scratch == nullptr) scratch = &own_scratch;
-  // An article is marked indexed on every path out, a rejected one too, so
-  // that no later article's search waits for it forever.
-  struct MarkIndexed {
-    InsertionOrder* order;
-    uint64_t seq;
-    void Now() {
-      if (order != nullptr) order->MarkIndexed(seq);
-      order = nullptr;
-    }
-    ~MarkIndexed() { Now(); }
-  } mark{insertion_order_, seq};
   out->seq = seq;
   out->candidates.clear();
   out->shingle_set_hash = 0;
   out->skipped_search = SkippedSearch::kNone;
+  out->story_terms.clear();
+  out->text_years.clear();
+  out->story_terms_deferred = false;
+  out->shingles.clear();
   ParsedArticle parsed = parser->Parse(record, key);
   if (InputProblem* problem = std::get_if<InputProblem>(&parsed)) {
     out->problem = std::move(*problem);
-    return;
+    return false;
   }
   out->problem.reset();
   out->article = std::move(std::get<Article>(parsed));
   StrippedText cleaned = Clean(out->article, /*record_removed=*/false);
-  std::string normalized = NormalizeForMatching(cleaned.text);
+  *normalized = NormalizeForMatching(cleaned.text);
   out->short_lines.clear();
   if (learner_.enabled) {
     // The learner counts every short line; the ones it already knows as
     // boilerplate leave before fingerprinting and term extraction.
-    out->short_lines = ShortLineHashes(normalized, learner_.max_line_words);
+    out->short_lines = ShortLineHashes(*normalized, learner_.max_line_words);
     if (learned != nullptr) {
-      RemoveLearnedLines(*learned, learner_.max_line_words, &normalized);
+      RemoveLearnedLines(*learned, learner_.max_line_words, normalized);
     }
   }
   // The body is tokenized and its tokens hashed once, for both the copy
   // features and the story terms (what Features and StoryTerms do apart).
-  scratch->tokens.clear();
-  Tokenize(normalized, &scratch->tokens);
-  TermHashes(scratch->tokens, &scratch->token_hashes);
+  tokens->clear();
+  Tokenize(*normalized, tokens);
+  TermHashes(*tokens, token_hashes);
   ArticleFeatures features = ComputeFeaturesFromTokenHashes(
-      scratch->token_hashes, detector_->config().shingle_size,
+      *token_hashes, detector_->config().shingle_size,
       &scratch->shingle_buffer);
   out->fingerprint = features.simhash;
   out->shingle_set_hash =
       skip_identical_fingerprints_ && !features.shingles.empty()
           ? ShingleWindow::ContentHash(features.shingles)
           : 0;
-  if (insertion_order_ == nullptr) {
-    out->skipped_search = detector_->InsertAndFind(
-        seq, features, &out->candidates, skip_identical_fingerprints_);
-  } else {
-    detector_->Insert(seq, features.simhash, features.shingles);
-    mark.Now();
-    insertion_order_->WaitForEarlier(seq);
-    out->skipped_search =
-        detector_->Find(seq, features.simhash, features.shingles,
-                        &out->candidates, skip_identical_fingerprints_,
-                        /*earlier_only=*/true, insertion_order_->order_slack());
-  }
-  out->story_terms.clear();
-  out->text_years.clear();
-  out->story_terms_deferred = false;
-  out->deferred_body.clear();
+  out->shingles = std::move(features.shingles);
+  return true;
+}
+
+void ArticleProcessor::Finish(std::string* normalized,
+                              absl::Span<const std::string_view> tokens,
+                              absl::Span<const uint64_t> token_hashes,
+                              ProcessedArticle* out,
+                              ProcessScratch* scratch) const {
+  const uint64_t seq = out->seq;
   const bool matched_earlier = std::any_of(
       out->candidates.begin(), out->candidates.end(),
       [seq](const CopyCandidate& candidate) { return candidate.seq < seq; });
@@ -143,22 +130,92 @@ void ArticleProcessor::Process(ArticleParser* parser, uint64_t seq,
     // Most likely a copy, which inherits its story: see
     // ProcessedArticle::story_terms_deferred.
     out->story_terms_deferred = true;
-    out->deferred_body = std::move(normalized);
-  } else if (story_terms_.enabled) {
-    const std::string title = NormalizedTitle(out->article);
-    out->story_terms = ExtractStoryTermsFromTokens(
-        title, normalized, scratch->tokens, scratch->token_hashes, story_terms_,
-        *prior_, &scratch->story_terms);
-    out->text_years = TextYears(
-        title, normalized, static_cast<size_t>(story_terms_.text_year_chars),
-        out->article.url);
+    if (normalized != &out->deferred_body) {
+      out->deferred_body = std::move(*normalized);
+    }
+  } else {
+    if (story_terms_.enabled) {
+      const std::string title = NormalizedTitle(out->article);
+      out->story_terms = ExtractStoryTermsFromTokens(
+          title, *normalized, tokens, token_hashes, story_terms_, *prior_,
+          &scratch->story_terms);
+      out->text_years = TextYears(
+          title, *normalized, static_cast<size_t>(story_terms_.text_year_chars),
+          out->article.url);
+    }
+    out->deferred_body.clear();
   }
-  out->shingles.clear();
-  if (keep_shingles_ || out->skipped_search != SkippedSearch::kNone) {
-    out->shingles = std::move(features.shingles);
+  if (!keep_shingles_ && !out->search_pending &&
+      out->skipped_search == SkippedSearch::kNone) {
+    out->shingles.clear();
   }
   out->article.body.clear();
   out->article.body.shrink_to_fit();
+}
+
+void ArticleProcessor::Process(ArticleParser* parser, uint64_t seq,
+                               std::string_view record, std::string_view key,
+                               const LearnedBoilerplate* learned,
+                               ProcessedArticle* out,
+                               ProcessScratch* scratch) const {
+  ProcessScratch own_scratch;
+  if (scratch == nullptr) scratch = &own_scratch;
+  std::string normalized;
+  out->deferred_body.clear();
+  if (!Prepare(parser, seq, record, key, learned, out, &normalized,
+               &scratch->tokens, &scratch->token_hashes, scratch)) {
+    return;
+  }
+  // Insert first, then search: see core/copy_detector.h.
+  detector_->Insert(seq, out->fingerprint, out->shingles);
+  out->skipped_search =
+      detector_->Find(seq, out->fingerprint, out->shingles, &out->candidates,
+                      skip_identical_fingerprints_);
+  Finish(&normalized, scratch->tokens, scratch->token_hashes, out, scratch);
+}
+
+void ArticleProcessor::Index(ArticleParser* parser, uint64_t seq,
+                             std::string_view record, std::string_view key,
+                             const LearnedBoilerplate* learned,
+                             ProcessedArticle* out,
+                             ProcessScratch* scratch) const {
+  out->search_pending = false;
+  out->deferred_body.clear();
+  std::string normalized;
+  if (!Prepare(parser, seq, record, key, learned, out, &normalized,
+               &scratch->tokens, &scratch->token_hashes, scratch)) {
+    return;
+  }
+  detector_->Insert(seq, out->fingerprint, out->shingles);
+  // A verbatim copy of an article indexed already needs no search: it is
+  // decided from that article's decision (Assigner::ShortcutIdentical-
+  // Copies). Any other article gets its story terms now, while its tokens
+  // are in cache: whether it is a copy is known only after its search,
+  // and a copy's terms go unused.
+  std::optional<uint64_t> identical;
+  if (skip_identical_fingerprints_ && out->shingle_set_hash != 0) {
+    identical = detector_->FindIdenticalEarlier(seq, out->shingles,
+                                                out->shingle_set_hash);
+  }
+  if (identical.has_value()) {
+    out->candidates.push_back({*identical, 1.0, -1, CopyMethod::kContainment});
+    out->skipped_search = SkippedSearch::kAll;
+  } else {
+    out->search_pending = true;
+  }
+  Finish(&normalized, scratch->tokens, scratch->token_hashes, out, scratch);
+}
+
+void ArticleProcessor::SearchEarlier(ProcessedArticle* out,
+                                     uint64_t order_slack) const {
+  if (!out->search_pending) return;
+  out->search_pending = false;
+  out->skipped_search = detector_->Find(
+      out->seq, out->fingerprint, out->shingles, &out->candidates,
+      skip_identical_fingerprints_, /*earlier_only=*/true, order_slack);
+  if (!keep_shingles_ && out->skipped_search == SkippedSearch::kNone) {
+    out->shingles.clear();
+  }
 }
 
 std::string StoryIdFor(std::string_view canonical_id) {

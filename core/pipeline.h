@@ -56,7 +56,6 @@
 #include "core/boilerplate_learner.h"
 #include "core/copy_detector.h"
 #include "core/features.h"
-#include "core/insertion_order.h"
 #include "core/story_index.h"
 #include "core/story_terms.h"
 #include "core/term_prior.h"
@@ -90,6 +89,9 @@ struct ProcessedArticle {
   uint64_t shingle_set_hash = 0;
   SkippedSearch skipped_search = SkippedSearch::kNone;
   int64_t timestamp_ms = 0;  // the input record's timestamp (daemon)
+  // Between ArticleProcessor::Index and SearchEarlier: the copy search is
+  // still to come (shingles are kept for it).
+  bool search_pending = false;
 };
 
 // Buffers a worker reuses from article to article in
@@ -115,6 +117,20 @@ class ArticleProcessor {
   void Process(ArticleParser* parser, uint64_t seq, std::string_view record,
                std::string_view key, const LearnedBoilerplate* learned,
                ProcessedArticle* out, ProcessScratch* scratch = nullptr) const;
+
+  // Process in two halves, for an offline run: Index does everything but
+  // the copy search (story terms are extracted unless the article is a
+  // verbatim copy of one indexed already, which needs no search);
+  // SearchEarlier, called once every earlier article is indexed, the copy
+  // search, for earlier articles only. Each search then finds what it would
+  // find on one thread, whatever the thread count: the symmetric rule of
+  // core/copy_detector.h does not survive the window's caps.
+  // `order_slack` is how far the order of the inserts may stray from seq
+  // order (the batch size; ShingleWindow::Lookup).
+  void Index(ArticleParser* parser, uint64_t seq, std::string_view record,
+             std::string_view key, const LearnedBoilerplate* learned,
+             ProcessedArticle* out, ProcessScratch* scratch) const;
+  void SearchEarlier(ProcessedArticle* out, uint64_t order_slack) const;
 
   // The cleaning half of Process, for `storyd strip` and `explain`.
   StrippedText Clean(const Article& article, bool record_removed) const;
@@ -144,9 +160,19 @@ class ArticleProcessor {
   bool keep_shingles_ = false;
   bool defer_copy_story_terms_ = false;
   bool skip_identical_fingerprints_ = false;
-  // Set by Assigner::SearchEarlierOnly: index, wait for the earlier
-  // articles, then search for earlier ones only.
-  InsertionOrder* insertion_order_ = nullptr;
+  // Process's front half, to the copy features (false: a rejected record),
+  // and its back half, after the copy search: story terms or their
+  // deferral. `normalized` may be &out->deferred_body.
+  bool Prepare(ArticleParser* parser, uint64_t seq, std::string_view record,
+               std::string_view key, const LearnedBoilerplate* learned,
+               ProcessedArticle* out, std::string* normalized,
+               std::vector<std::string_view>* tokens,
+               std::vector<uint64_t>* token_hashes,
+               ProcessScratch* scratch) const;
+  void Finish(std::string* normalized,
+              absl::Span<const std::string_view> tokens,
+              absl::Span<const uint64_t> token_hashes, ProcessedArticle* out,
+              ProcessScratch* scratch) const;
 };
 
 enum class StoryDecision { kNew, kCopy, kSameStory };
@@ -218,16 +244,12 @@ class Assigner {
     resolver_.EnableIdenticalSets(horizon);
   }
 
-  // For an offline run: `processor`'s workers index an article, wait for
-  // `order` to have every earlier article of its batch indexed, and search
-  // for earlier articles only; so does this stage when it completes a
-  // worker's search. Each search then finds what it would on one thread
-  // (core/insertion_order.h). The caller starts each batch on `order`
-  // before processing it. Call before `processor` processes anything.
-  void SearchEarlierOnly(ArticleProcessor* processor, InsertionOrder* order) {
-    processor->insertion_order_ = order;
+  // For an offline run whose workers call ArticleProcessor::Index and
+  // SearchEarlier: when this stage completes a worker's search, it also
+  // searches for earlier articles only (`order_slack` as for those).
+  void SearchEarlierOnly(uint64_t order_slack) {
     search_earlier_only_ = true;
-    order_slack_ = order->order_slack();
+    order_slack_ = order_slack;
   }
 
   // Articles decided as verbatim copies of a remembered set so far.

@@ -27,10 +27,9 @@ namespace storyd {
 namespace {
 
 // Input records read in batches; each batch is processed in parallel, then
-// assigned in order. Within a batch every article is indexed, and searches
-// for earlier articles only once all of them are indexed
-// (core/insertion_order.h), so the result does not depend on the thread
-// count.
+// assigned in order. Every article of a batch is indexed, then each
+// searches for earlier articles only (ArticleProcessor::Index and
+// SearchEarlier), so the result does not depend on the thread count.
 constexpr size_t kBatchRecords = 256;
 
 struct InputRecord {
@@ -132,8 +131,7 @@ int RunDedup(const StorydConfig& config, std::istream& in, std::ostream& out,
                     config.learner);
   assigner.DeferCopyStoryTerms(&processor);
   assigner.ShortcutIdenticalCopies(&processor, config.copy.window_articles);
-  InsertionOrder insertion_order(kBatchRecords);
-  assigner.SearchEarlierOnly(&processor, &insertion_order);
+  assigner.SearchEarlierOnly(/*order_slack=*/kBatchRecords);
   std::vector<std::unique_ptr<ArticleParser>> parsers;
   for (int t = 0; t < threads; ++t) {
     parsers.push_back(std::make_unique<ArticleParser>(config.max_record_bytes));
@@ -157,10 +155,12 @@ int RunDedup(const StorydConfig& config, std::istream& in, std::ostream& out,
                      uint64_t first_seq,
                      std::shared_ptr<const LearnedBoilerplate> learned) {
     processed->resize(batch.size());
-    insertion_order.StartBatch(first_seq, batch.size());
     ParallelFor(threads, batch.size(), [&](int worker, size_t i) {
-      processor.Process(parsers[worker].get(), first_seq + i, batch[i].text, {},
-                        learned.get(), &(*processed)[i], &scratches[worker]);
+      processor.Index(parsers[worker].get(), first_seq + i, batch[i].text, {},
+                      learned.get(), &(*processed)[i], &scratches[worker]);
+    });
+    ParallelFor(threads, batch.size(), [&](int /*worker*/, size_t i) {
+      processor.SearchEarlier(&(*processed)[i], kBatchRecords);
     });
   };
   std::vector<InputRecord> batch, next_batch;

@@ -213,8 +213,8 @@ TEST(DedupQualityTest, PopularStoriesAreDecidedAlikeWhateverTheThreadCount) {
 // its own search: 4 texts x 300 copies, interleaved. Past the window's 64
 // candidates and 64 nodes a chain, which earlier copies a search reaches
 // must not depend on which later ones other threads indexed first
-// (core/insertion_order.h). Before 2026-12-07, 4 threads named another
-// original for whole copy groups.
+// (ArticleProcessor::Index and SearchEarlier). Before 2026-12-07, 4 threads
+// named another original for whole copy groups.
 TEST(DedupQualityTest,
      CopiesWithTheirOwnEditsAreDecidedAlikeWhateverTheThreadCount) {
   std::istringstream articles(ReadData("neardup.jsonl"));

@@ -3,7 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <string>
 #include <variant>
@@ -79,6 +81,39 @@ class Pipeline {
       }
     }
     return FormatAssignmentJson(assignment);
+  }
+
+  // The output lines of `records` as `storyd dedup` makes them: each batch
+  // of `batch` indexed (in an order shuffled within the batch, as several
+  // threads would), then searched for earlier articles, then assigned.
+  std::vector<std::string> RunBatches(const std::vector<std::string>& records,
+                                      size_t batch, std::mt19937_64* rng) {
+    assigner_.SearchEarlierOnly(batch);
+    ProcessScratch scratch;
+    std::vector<std::string> lines;
+    for (size_t first = 0; first < records.size(); first += batch) {
+      const size_t count = std::min(batch, records.size() - first);
+      std::vector<ProcessedArticle> processed(count);
+      std::vector<size_t> order(count);
+      for (size_t i = 0; i < count; ++i) order[i] = i;
+      std::shuffle(order.begin(), order.end(), *rng);
+      for (size_t i : order) {
+        processor_.Index(&parser_, seq_ + i, records[first + i], "", nullptr,
+                         &processed[i], &scratch);
+      }
+      std::shuffle(order.begin(), order.end(), *rng);
+      for (size_t i : order) processor_.SearchEarlier(&processed[i], batch);
+      for (ProcessedArticle& article : processed) {
+        skipped_ += article.skipped_search != SkippedSearch::kNone ? 1 : 0;
+        auto result = assigner_.Assign(article);
+        const auto* problem = std::get_if<InputProblem>(&result);
+        lines.push_back(problem != nullptr ? "problem: " + problem->reason
+                                           : FormatAssignmentJson(
+                                                 std::get<Assignment>(result)));
+      }
+      seq_ += count;
+    }
+    return lines;
   }
 
   int deferred_ = 0;
@@ -189,6 +224,40 @@ TEST(PipelineTest, IdenticalCopiesShortcutChangesNoOutput) {
   EXPECT_GT(shortcut.skipped_, 300) << copies << " copies";
   EXPECT_EQ(full.identical_decisions(), 0u);
   EXPECT_GT(shortcut.identical_decisions(), 300u);
+}
+
+// Offline runs index a batch, then search each article for earlier ones
+// (ArticleProcessor::Index, SearchEarlier): whatever order a batch's
+// articles were indexed in, the lines are those of one article at a time.
+// The input is the one above (re-sent copies, duplicate ids).
+TEST(PipelineTest, IndexedBatchesSearchedForEarlierArticlesChangeNoOutput) {
+  const std::vector<std::string> articles = ReadLines("neardup.jsonl");
+  std::vector<std::string> input;
+  for (size_t i = 0; i < articles.size(); ++i) {
+    input.push_back(articles[i]);
+    if (i % 3 == 0) {
+      // A verbatim copy with a new id, a few articles later.
+      const size_t at = articles[i].find("\",");
+      input.push_back(articles[i].substr(0, at) + "/2" +
+                      articles[i].substr(at));
+    }
+    if (i % 25 == 7) input.push_back(articles[i]);  // a duplicate id
+  }
+  Pipeline one_at_a_time(/*defer=*/true, /*shortcut_identical=*/true);
+  std::vector<std::string> expected;
+  for (const std::string& record : input) {
+    expected.push_back(one_at_a_time.Run(record));
+  }
+  for (uint64_t seed : {1, 2, 3}) {
+    std::mt19937_64 rng(seed);
+    Pipeline batched(/*defer=*/true, /*shortcut_identical=*/true);
+    const std::vector<std::string> lines = batched.RunBatches(input, 64, &rng);
+    ASSERT_EQ(lines.size(), expected.size());
+    for (size_t i = 0; i < lines.size(); ++i) {
+      ASSERT_EQ(lines[i], expected[i]) << "seed " << seed << ", line " << i;
+    }
+    EXPECT_GT(batched.skipped_, 300);
+  }
 }
 
 // The two ways the ordered stage decides a verbatim copy whose worker
