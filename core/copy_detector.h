@@ -115,10 +115,11 @@ class CopyDetector {
   // candidate that is such a copy stands for it (CopyResolver).
   //
   // With `earlier_only`, only articles before `seq` are found: for a search
-  // made once every earlier article is indexed, in an order that strays
-  // from seq order by less than `order_slack` (ArticleProcessor::Index),
-  // which then finds what it would find with one thread, whatever the
-  // thread count.
+  // made once every earlier article is indexed, the articles having been
+  // indexed block by block of `order_slack` seqs (blocks starting at
+  // multiples of it, any order within one; ArticleProcessor::Index), which
+  // then finds what it would find with one thread, whatever the thread
+  // count.
   SkippedSearch Find(uint64_t seq, uint64_t fingerprint,
                      absl::Span<const uint32_t> shingles,
                      std::vector<CopyCandidate>* out,

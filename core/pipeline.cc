@@ -130,9 +130,7 @@ void ArticleProcessor::Finish(std::string* normalized,
     // Most likely a copy, which inherits its story: see
     // ProcessedArticle::story_terms_deferred.
     out->story_terms_deferred = true;
-    if (normalized != &out->deferred_body) {
-      out->deferred_body = std::move(*normalized);
-    }
+    out->deferred_body = std::move(*normalized);
   } else {
     if (story_terms_.enabled) {
       const std::string title = NormalizedTitle(out->article);

@@ -125,8 +125,8 @@ class ArticleProcessor {
   // search, for earlier articles only. Each search then finds what it would
   // find on one thread, whatever the thread count: the symmetric rule of
   // core/copy_detector.h does not survive the window's caps.
-  // `order_slack` is how far the order of the inserts may stray from seq
-  // order (the batch size; ShingleWindow::Lookup).
+  // `order_slack` is the batch size; batches start at its multiples
+  // (ShingleWindow::Lookup).
   void Index(ArticleParser* parser, uint64_t seq, std::string_view record,
              std::string_view key, const LearnedBoilerplate* learned,
              ProcessedArticle* out, ProcessScratch* scratch) const;
@@ -162,7 +162,7 @@ class ArticleProcessor {
   bool skip_identical_fingerprints_ = false;
   // Process's front half, to the copy features (false: a rejected record),
   // and its back half, after the copy search: story terms or their
-  // deferral. `normalized` may be &out->deferred_body.
+  // deferral.
   bool Prepare(ArticleParser* parser, uint64_t seq, std::string_view record,
                std::string_view key, const LearnedBoilerplate* learned,
                ProcessedArticle* out, std::string* normalized,

@@ -464,9 +464,19 @@ void ShingleWindow::Lookup(absl::Span<const uint32_t> shingles,
   // For a lookup of earlier entries only: per chain, the largest seqs below
   // before_seq read so far (a min-heap of at most kMaxChainWalk).
   const bool earlier_only = before_seq != UINT64_MAX;
+  auto block_of = [order_slack](uint64_t seq) {
+    return order_slack == 0 ? seq : seq / order_slack;
+  };
+  // A backstop should a caller break the push-order promise: with it kept,
+  // the earlier nodes a chain is read for past its largest earlier seqs
+  // are the rest of the least one's block. (Later nodes are skipped
+  // uncounted: an offline run has at most two batches of them.)
+  const size_t max_earlier_walk =
+      kMaxChainWalk + 2 * static_cast<size_t>(order_slack);
   struct Largest {
     std::array<uint64_t, kMaxChainWalk> seqs;
     size_t size = 0;
+    size_t read = 0;  // earlier nodes read
     bool full() const { return size == kMaxChainWalk; }
     uint64_t least() const { return seqs[0]; }
   };
@@ -485,11 +495,12 @@ void ShingleWindow::Lookup(absl::Span<const uint32_t> shingles,
     if (view->seq < before_seq) {
       if (earlier_only) {
         Largest& kept = largest[chain];
-        if (kept.full() && view->seq + order_slack < kept.least()) {
-          // Every node further down was pushed before this one, so its seq
-          // is below this one's plus the slack: none is among the largest.
+        if (kept.full() && block_of(view->seq) < block_of(kept.least())) {
+          // Every node further down was pushed before this one, so it is in
+          // this one's block or an earlier one: none is among the largest.
           return std::nullopt;
         }
+        if (++kept.read > max_earlier_walk) return std::nullopt;
         if (!kept.full()) {
           kept.seqs[kept.size++] = view->seq;
           std::push_heap(kept.seqs.begin(), kept.seqs.begin() + kept.size,
@@ -535,7 +546,8 @@ void ShingleWindow::Lookup(absl::Span<const uint32_t> shingles,
           visit(chain.node, chain.anchor, chain.id);
       // Without before_seq every node read counts towards the cap; with
       // it, the chain ends in visit once its largest earlier seqs are
-      // known (with no slack: at its first earlier node past the cap).
+      // known (with no slack: at its first earlier node past the cap), or
+      // at the backstop.
       if (!next.has_value() ||
           (!earlier_only && ++chain.steps == kMaxChainWalk)) {
         chain = chains[--live];  // Done; the last chain takes its place.

@@ -67,7 +67,8 @@
 // lookup for earlier entries only (`before_seq`) counts only those, and
 // with an `order_slack` it reads a chain until it has the 64 with the
 // largest seqs below before_seq: a chain's order is its pushes', which
-// follows seq order only up to that slack when several threads insert.
+// follows seq order only block by block when several threads insert a
+// batch.
 //
 // Thread safety
 //   Insert, Lookup, Containment and MemoryBytes may be called concurrently
@@ -157,12 +158,13 @@ class ShingleWindow {
   // max_candidates entries: most shared anchors first, ties by smaller seq.
   // Entries from `before_seq` on are left out, and do not count towards a
   // chain's cap. With `order_slack` s > 0, the caller promises that an
-  // entry pushed after another has a seq above the other's minus s (seq
-  // order, but for inversions within batches of s): each chain then yields
-  // exactly the kMaxChainWalk entries with the largest seqs below
-  // before_seq, whatever order the batches' entries were pushed in (see
-  // "Anchor chain cap"). Never blocks. REQUIRES: shingles sorted ascending
-  // and unique; out != nullptr.
+  // entry pushed after another is in the same block of s seqs or a later
+  // one (blocks start at multiples of s: seq order, but for inversions
+  // within aligned batches of s): each chain then yields the
+  // kMaxChainWalk entries with the largest seqs below before_seq (and any
+  // tied with the least of them), whatever order the batches' entries were
+  // pushed in (see "Anchor chain cap"). Never blocks. REQUIRES: shingles
+  // sorted ascending and unique; out != nullptr.
   void Lookup(absl::Span<const uint32_t> shingles, double min_containment,
               size_t max_candidates, std::vector<ShingleMatch>* out,
               uint64_t before_seq = UINT64_MAX, uint64_t order_slack = 0) const;

@@ -144,9 +144,11 @@ int RunDedup(const StorydConfig& config, std::istream& in, std::ostream& out,
   // worker skipped the search and whose set it does not remember
   // (Assigner::ShortcutIdenticalCopies): that search is for earlier
   // articles only, but at the rings' eviction edge it may miss an entry the
-  // overwrite of batch k+1 took (as a worker's search can when a batch
-  // straddles that edge: which of the batch's inserts claimed a slot first
-  // depends on timing). A batch strips
+  // overwrite of batch k+1 took, whatever the thread count (and so may a
+  // worker's search with several threads, when a batch straddles that
+  // edge: which of the batch's inserts claimed a slot first depends on
+  // timing). Batches start at multiples of kBatchRecords, the order slack
+  // of the searches. A batch strips
   // the boilerplate learned up to the batch before the one being assigned while
   // it runs: a fixed point in the sequence, so the thread count does not
   // matter.
