@@ -71,8 +71,6 @@ bool ArticleProcessor::Prepare(ArticleParser* parser, uint64_t seq,
                                std::string_view record, std::string_view key,
                                const LearnedBoilerplate* learned,
                                ProcessedArticle* out, std::string* normalized,
-                               std::vector<std::string_view>* tokens,
-                               std::vector<uint64_t>* token_hashes,
                                ProcessScratch* scratch) const {
   out->seq = seq;
   out->candidates.clear();
@@ -102,11 +100,11 @@ bool ArticleProcessor::Prepare(ArticleParser* parser, uint64_t seq,
   }
   // The body is tokenized and its tokens hashed once, for both the copy
   // features and the story terms (what Features and StoryTerms do apart).
-  tokens->clear();
-  Tokenize(*normalized, tokens);
-  TermHashes(*tokens, token_hashes);
+  scratch->tokens.clear();
+  Tokenize(*normalized, &scratch->tokens);
+  TermHashes(scratch->tokens, &scratch->token_hashes);
   ArticleFeatures features = ComputeFeaturesFromTokenHashes(
-      *token_hashes, detector_->config().shingle_size,
+      scratch->token_hashes, detector_->config().shingle_size,
       &scratch->shingle_buffer);
   out->fingerprint = features.simhash;
   out->shingle_set_hash =
@@ -117,10 +115,7 @@ bool ArticleProcessor::Prepare(ArticleParser* parser, uint64_t seq,
   return true;
 }
 
-void ArticleProcessor::Finish(std::string* normalized,
-                              absl::Span<const std::string_view> tokens,
-                              absl::Span<const uint64_t> token_hashes,
-                              ProcessedArticle* out,
+void ArticleProcessor::Finish(std::string* normalized, ProcessedArticle* out,
                               ProcessScratch* scratch) const {
   const uint64_t seq = out->seq;
   const bool matched_earlier = std::any_of(
@@ -135,8 +130,8 @@ void ArticleProcessor::Finish(std::string* normalized,
     if (story_terms_.enabled) {
       const std::string title = NormalizedTitle(out->article);
       out->story_terms = ExtractStoryTermsFromTokens(
-          title, *normalized, tokens, token_hashes, story_terms_, *prior_,
-          &scratch->story_terms);
+          title, *normalized, scratch->tokens, scratch->token_hashes,
+          story_terms_, *prior_, &scratch->story_terms);
       out->text_years = TextYears(
           title, *normalized, static_cast<size_t>(story_terms_.text_year_chars),
           out->article.url);
@@ -160,8 +155,7 @@ void ArticleProcessor::Process(ArticleParser* parser, uint64_t seq,
   if (scratch == nullptr) scratch = &own_scratch;
   std::string normalized;
   out->deferred_body.clear();
-  if (!Prepare(parser, seq, record, key, learned, out, &normalized,
-               &scratch->tokens, &scratch->token_hashes, scratch)) {
+  if (!Prepare(parser, seq, record, key, learned, out, &normalized, scratch)) {
     return;
   }
   // Insert first, then search: see core/copy_detector.h.
@@ -169,7 +163,7 @@ void ArticleProcessor::Process(ArticleParser* parser, uint64_t seq,
   out->skipped_search =
       detector_->Find(seq, out->fingerprint, out->shingles, &out->candidates,
                       skip_identical_fingerprints_);
-  Finish(&normalized, scratch->tokens, scratch->token_hashes, out, scratch);
+  Finish(&normalized, out, scratch);
 }
 
 void ArticleProcessor::Index(ArticleParser* parser, uint64_t seq,
@@ -180,8 +174,7 @@ void ArticleProcessor::Index(ArticleParser* parser, uint64_t seq,
   out->search_pending = false;
   out->deferred_body.clear();
   std::string normalized;
-  if (!Prepare(parser, seq, record, key, learned, out, &normalized,
-               &scratch->tokens, &scratch->token_hashes, scratch)) {
+  if (!Prepare(parser, seq, record, key, learned, out, &normalized, scratch)) {
     return;
   }
   detector_->Insert(seq, out->fingerprint, out->shingles);
@@ -201,7 +194,7 @@ void ArticleProcessor::Index(ArticleParser* parser, uint64_t seq,
   } else {
     out->search_pending = true;
   }
-  Finish(&normalized, scratch->tokens, scratch->token_hashes, out, scratch);
+  Finish(&normalized, out, scratch);
 }
 
 void ArticleProcessor::SearchEarlier(ProcessedArticle* out,

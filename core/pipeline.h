@@ -160,18 +160,14 @@ class ArticleProcessor {
   bool keep_shingles_ = false;
   bool defer_copy_story_terms_ = false;
   bool skip_identical_fingerprints_ = false;
-  // Process's front half, to the copy features (false: a rejected record),
-  // and its back half, after the copy search: story terms or their
-  // deferral.
+  // Process's front half, to the copy features (false: a rejected record;
+  // the body's tokens are left in `scratch`), and its back half, after the
+  // copy search: story terms or their deferral.
   bool Prepare(ArticleParser* parser, uint64_t seq, std::string_view record,
                std::string_view key, const LearnedBoilerplate* learned,
                ProcessedArticle* out, std::string* normalized,
-               std::vector<std::string_view>* tokens,
-               std::vector<uint64_t>* token_hashes,
                ProcessScratch* scratch) const;
-  void Finish(std::string* normalized,
-              absl::Span<const std::string_view> tokens,
-              absl::Span<const uint64_t> token_hashes, ProcessedArticle* out,
+  void Finish(std::string* normalized, ProcessedArticle* out,
               ProcessScratch* scratch) const;
 };
 
