@@ -40,7 +40,8 @@ SkippedSearch CopyDetector::InsertAndFind(uint64_t seq,
   // Insert first, then look up: see the header for why this order makes
   // concurrent copies agree.
   Insert(seq, features.simhash, features.shingles);
-  return Find(seq, features.simhash, features.shingles, out, skip_identical);
+  return Find(seq, features.simhash, features.shingles, out,
+              {.skip_identical = skip_identical});
 }
 
 void CopyDetector::Insert(uint64_t seq, uint64_t fingerprint,
@@ -56,22 +57,17 @@ void CopyDetector::Insert(uint64_t seq, uint64_t fingerprint,
 SkippedSearch CopyDetector::Find(uint64_t seq, uint64_t fingerprint,
                                  absl::Span<const uint32_t> shingles,
                                  std::vector<CopyCandidate>* out,
-                                 bool skip_identical, bool earlier_only,
-                                 uint64_t order_slack) const {
+                                 const FindOptions& options) const {
   const size_t first = out->size();
-  if (skip_identical && !shingles.empty()) {
-    const std::optional<uint64_t> identical = window_.FindIdenticalEarlier(
-        shingles, ShingleWindow::ContentHash(shingles), seq);
-    if (identical.has_value()) {
-      out->push_back({*identical, 1.0, -1, CopyMethod::kContainment});
-      return SkippedSearch::kAll;
-    }
+  if (options.skip_identical &&
+      FindIdenticalEarlier(seq, shingles, options.content_hash, out)) {
+    return SkippedSearch::kAll;
   }
   std::vector<ShingleMatch> shingle_matches;
   if (!shingles.empty()) {
     window_.Lookup(shingles, config_.min_containment, config_.max_candidates,
-                   &shingle_matches, earlier_only ? seq : UINT64_MAX,
-                   order_slack);
+                   &shingle_matches, options.earlier_only ? seq : UINT64_MAX,
+                   options.order_slack);
   }
   bool identical_earlier = false;
   for (const ShingleMatch& match : shingle_matches) {
@@ -81,9 +77,26 @@ SkippedSearch CopyDetector::Find(uint64_t seq, uint64_t fingerprint,
     identical_earlier |= match.seq < seq && match.shared == match.set_size &&
                          match.shared == shingles.size();
   }
-  if (skip_identical && identical_earlier) return SkippedSearch::kFingerprints;
-  AddFingerprintMatches(seq, fingerprint, shingles, first, out, earlier_only);
+  if (options.skip_identical && identical_earlier) {
+    return SkippedSearch::kFingerprints;
+  }
+  AddFingerprintMatches(seq, fingerprint, shingles, first, out,
+                        options.earlier_only);
   return SkippedSearch::kNone;
+}
+
+bool CopyDetector::FindIdenticalEarlier(uint64_t seq,
+                                        absl::Span<const uint32_t> shingles,
+                                        uint64_t content_hash,
+                                        std::vector<CopyCandidate>* out) const {
+  if (shingles.empty()) return false;
+  const std::optional<uint64_t> identical = window_.FindIdenticalEarlier(
+      shingles,
+      content_hash != 0 ? content_hash : ShingleWindow::ContentHash(shingles),
+      seq);
+  if (!identical.has_value()) return false;
+  out->push_back({*identical, 1.0, -1, CopyMethod::kContainment});
+  return true;
 }
 
 void CopyDetector::FindByFingerprint(uint64_t seq, uint64_t fingerprint,

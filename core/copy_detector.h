@@ -80,6 +80,19 @@ enum class SkippedSearch {
   kAll,
 };
 
+// How CopyDetector::Find searches (see there).
+struct FindOptions {
+  // Stop at an earlier article with the very same set.
+  bool skip_identical = false;
+  // Find only articles before the searched one, indexed block by block of
+  // `order_slack` seqs.
+  bool earlier_only = false;
+  uint64_t order_slack = 0;
+  // ShingleWindow::ContentHash of the shingles, when the caller has it
+  // (0: Find computes it if it needs it).
+  uint64_t content_hash = 0;
+};
+
 class CopyDetector {
  public:
   explicit CopyDetector(const CopyConfig& config);
@@ -123,16 +136,14 @@ class CopyDetector {
   SkippedSearch Find(uint64_t seq, uint64_t fingerprint,
                      absl::Span<const uint32_t> shingles,
                      std::vector<CopyCandidate>* out,
-                     bool skip_identical = false, bool earlier_only = false,
-                     uint64_t order_slack = 0) const;
-  // An article before `seq` whose shingle set is `shingles` itself
-  // (`content_hash`: ShingleWindow::ContentHash), if the window gives one
-  // at once (ShingleWindow::FindIdenticalEarlier).
-  std::optional<uint64_t> FindIdenticalEarlier(
-      uint64_t seq, absl::Span<const uint32_t> shingles,
-      uint64_t content_hash) const {
-    return window_.FindIdenticalEarlier(shingles, content_hash, seq);
-  }
+                     const FindOptions& options = {}) const;
+  // Find's first step with skip_identical: appends an article before `seq`
+  // whose shingle set is `shingles` itself, if the window gives one at once
+  // (ShingleWindow::FindIdenticalEarlier), and says whether it did.
+  // `content_hash` as in FindOptions.
+  bool FindIdenticalEarlier(uint64_t seq, absl::Span<const uint32_t> shingles,
+                            uint64_t content_hash,
+                            std::vector<CopyCandidate>* out) const;
   // The SimHash half of Find: appends the fingerprint matches not in *out
   // yet (confirmed by containment while in the window) and sets the
   // Hamming distance of those that are.

@@ -162,7 +162,8 @@ void ArticleProcessor::Process(ArticleParser* parser, uint64_t seq,
   detector_->Insert(seq, out->fingerprint, out->shingles);
   out->skipped_search =
       detector_->Find(seq, out->fingerprint, out->shingles, &out->candidates,
-                      skip_identical_fingerprints_);
+                      {.skip_identical = skip_identical_fingerprints_,
+                       .content_hash = out->shingle_set_hash});
   Finish(&normalized, out, scratch);
 }
 
@@ -183,13 +184,9 @@ void ArticleProcessor::Index(ArticleParser* parser, uint64_t seq,
   // Copies). Any other article gets its story terms now, while its tokens
   // are in cache: whether it is a copy is known only after its search,
   // and a copy's terms go unused.
-  std::optional<uint64_t> identical;
-  if (skip_identical_fingerprints_ && out->shingle_set_hash != 0) {
-    identical = detector_->FindIdenticalEarlier(seq, out->shingles,
-                                                out->shingle_set_hash);
-  }
-  if (identical.has_value()) {
-    out->candidates.push_back({*identical, 1.0, -1, CopyMethod::kContainment});
+  if (skip_identical_fingerprints_ &&
+      detector_->FindIdenticalEarlier(seq, out->shingles, out->shingle_set_hash,
+                                      &out->candidates)) {
     out->skipped_search = SkippedSearch::kAll;
   } else {
     out->search_pending = true;
@@ -203,7 +200,10 @@ void ArticleProcessor::SearchEarlier(ProcessedArticle* out,
   out->search_pending = false;
   out->skipped_search = detector_->Find(
       out->seq, out->fingerprint, out->shingles, &out->candidates,
-      skip_identical_fingerprints_, /*earlier_only=*/true, order_slack);
+      {.skip_identical = skip_identical_fingerprints_,
+       .earlier_only = true,
+       .order_slack = order_slack,
+       .content_hash = out->shingle_set_hash});
   if (!keep_shingles_ && out->skipped_search == SkippedSearch::kNone) {
     out->shingles.clear();
   }
@@ -464,14 +464,13 @@ std::variant<Assignment, InputProblem> Assigner::Assign(
       completed = processed.candidates;
       copy_source_->FindByFingerprint(processed.seq, processed.fingerprint,
                                       processed.shingles, &completed,
-                                      search_earlier_only_);
+                                      completion_search_.earlier_only);
       candidates = completed;
     } else if (copy_source_ != nullptr &&
                processed.skipped_search == SkippedSearch::kAll) {
       // The worker has only the copy its first anchor's chain gave.
-      copy_source_->Find(
-          processed.seq, processed.fingerprint, processed.shingles, &completed,
-          /*skip_identical=*/false, search_earlier_only_, order_slack_);
+      copy_source_->Find(processed.seq, processed.fingerprint,
+                         processed.shingles, &completed, completion_search_);
       candidates = completed;
     }
     decision =

@@ -244,8 +244,7 @@ class Assigner {
   // SearchEarlier: when this stage completes a worker's search, it also
   // searches for earlier articles only (`order_slack` as for those).
   void SearchEarlierOnly(uint64_t order_slack) {
-    search_earlier_only_ = true;
-    order_slack_ = order_slack;
+    completion_search_ = {.earlier_only = true, .order_slack = order_slack};
   }
 
   // Articles decided as verbatim copies of a remembered set so far.
@@ -319,8 +318,8 @@ class Assigner {
   StoryIndex stories_;
   const ArticleProcessor* story_terms_source_ = nullptr;
   const CopyDetector* copy_source_ = nullptr;
-  bool search_earlier_only_ = false;
-  uint64_t order_slack_ = 0;
+  // How this stage completes a worker's skipped search.
+  FindOptions completion_search_;
   BoilerplateLearner learner_;
   // The last `history_` accepted articles, by sequence number, oldest first
   // in recent_order_; memory grows with what was seen, up to the bound.
