@@ -148,10 +148,9 @@ int RunDedup(const StorydConfig& config, std::istream& in, std::ostream& out,
   // worker's search with several threads, when a batch straddles that
   // edge: which of the batch's inserts claimed a slot first depends on
   // timing). Batches start at multiples of kBatchRecords, the order slack
-  // of the searches. A batch strips
-  // the boilerplate learned up to the batch before the one being assigned while
-  // it runs: a fixed point in the sequence, so the thread count does not
-  // matter.
+  // of the searches. A batch strips the boilerplate learned up to the batch
+  // before the one being assigned while it runs: a fixed point in the
+  // sequence, so the thread count does not matter.
   auto process = [&](const std::vector<InputRecord>& batch,
                      std::vector<ProcessedArticle>* processed,
                      uint64_t first_seq,
