@@ -98,21 +98,44 @@ bool ArticleProcessor::Prepare(ArticleParser* parser, uint64_t seq,
       RemoveLearnedLines(*learned, learner_.max_line_words, normalized);
     }
   }
+  const int shingle_size = detector_->config().shingle_size;
+  const FeatureMemo::Key memo_key =
+      FeatureMemo::KeyOf(*normalized, shingle_size);
+  if (const CopyFeatures* known = scratch->feature_memo.Find(memo_key)) {
+    // A text this worker has fingerprinted already: a verbatim copy. Its
+    // tokens are made only if its story terms are wanted (Finish).
+    scratch->tokens_current = false;
+    out->fingerprint = known->simhash;
+    out->shingle_set_hash =
+        skip_identical_fingerprints_ ? known->shingle_set_hash : 0;
+    out->shingles = known->shingles;
+    return true;
+  }
   // The body is tokenized and its tokens hashed once, for both the copy
   // features and the story terms (what Features and StoryTerms do apart).
-  scratch->tokens.clear();
-  Tokenize(*normalized, &scratch->tokens);
-  TermHashes(scratch->tokens, &scratch->token_hashes);
+  TokenizeBody(*normalized, scratch);
   ArticleFeatures features = ComputeFeaturesFromTokenHashes(
-      scratch->token_hashes, detector_->config().shingle_size,
-      &scratch->shingle_buffer);
-  out->fingerprint = features.simhash;
+      scratch->token_hashes, shingle_size, &scratch->shingle_buffer);
+  CopyFeatures computed;
+  computed.simhash = features.simhash;
+  computed.shingle_set_hash =
+      features.shingles.empty() ? 0
+                                : ShingleWindow::ContentHash(features.shingles);
+  computed.shingles = std::move(features.shingles);
+  scratch->feature_memo.Store(memo_key, computed);
+  out->fingerprint = computed.simhash;
   out->shingle_set_hash =
-      skip_identical_fingerprints_ && !features.shingles.empty()
-          ? ShingleWindow::ContentHash(features.shingles)
-          : 0;
-  out->shingles = std::move(features.shingles);
+      skip_identical_fingerprints_ ? computed.shingle_set_hash : 0;
+  out->shingles = std::move(computed.shingles);
   return true;
+}
+
+void ArticleProcessor::TokenizeBody(std::string_view normalized,
+                                    ProcessScratch* scratch) {
+  scratch->tokens.clear();
+  Tokenize(normalized, &scratch->tokens);
+  TermHashes(scratch->tokens, &scratch->token_hashes);
+  scratch->tokens_current = true;
 }
 
 void ArticleProcessor::Finish(std::string* normalized, ProcessedArticle* out,
@@ -128,6 +151,7 @@ void ArticleProcessor::Finish(std::string* normalized, ProcessedArticle* out,
     out->deferred_body = std::move(*normalized);
   } else {
     if (story_terms_.enabled) {
+      if (!scratch->tokens_current) TokenizeBody(*normalized, scratch);
       const std::string title = NormalizedTitle(out->article);
       out->story_terms = ExtractStoryTermsFromTokens(
           title, *normalized, scratch->tokens, scratch->token_hashes,
@@ -152,7 +176,10 @@ void ArticleProcessor::Process(ArticleParser* parser, uint64_t seq,
                                ProcessedArticle* out,
                                ProcessScratch* scratch) const {
   ProcessScratch own_scratch;
-  if (scratch == nullptr) scratch = &own_scratch;
+  if (scratch == nullptr) {
+    own_scratch.feature_memo = FeatureMemo(0);  // one article: no use
+    scratch = &own_scratch;
+  }
   std::string normalized;
   out->deferred_body.clear();
   if (!Prepare(parser, seq, record, key, learned, out, &normalized, scratch)) {

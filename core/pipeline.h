@@ -55,6 +55,7 @@
 #include "core/boilerplate.h"
 #include "core/boilerplate_learner.h"
 #include "core/copy_detector.h"
+#include "core/feature_memo.h"
 #include "core/features.h"
 #include "core/story_index.h"
 #include "core/story_terms.h"
@@ -98,8 +99,12 @@ struct ProcessedArticle {
 // ArticleProcessor::Process: one per thread (the contents mean nothing
 // between calls).
 struct ProcessScratch {
+  // The tokens of the last body prepared, and their hashes; stale when its
+  // features came from the memo (tokens_current false).
   std::vector<std::string_view> tokens;
   std::vector<uint64_t> token_hashes;
+  bool tokens_current = false;
+  FeatureMemo feature_memo;
   std::vector<uint32_t> shingle_buffer;
   StoryTermScratch story_terms;
 };
@@ -161,14 +166,17 @@ class ArticleProcessor {
   bool defer_copy_story_terms_ = false;
   bool skip_identical_fingerprints_ = false;
   // Process's front half, to the copy features (false: a rejected record;
-  // the body's tokens are left in `scratch`), and its back half, after the
-  // copy search: story terms or their deferral.
+  // the body's tokens are left in `scratch` unless its features came from
+  // the memo), and its back half, after the copy search: story terms or
+  // their deferral.
   bool Prepare(ArticleParser* parser, uint64_t seq, std::string_view record,
                std::string_view key, const LearnedBoilerplate* learned,
                ProcessedArticle* out, std::string* normalized,
                ProcessScratch* scratch) const;
   void Finish(std::string* normalized, ProcessedArticle* out,
               ProcessScratch* scratch) const;
+  static void TokenizeBody(std::string_view normalized,
+                           ProcessScratch* scratch);
 };
 
 enum class StoryDecision { kNew, kCopy, kSameStory };

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/feature_memo.h"
 #include "core/term_prior.h"
 #include "core/text_normalizer.h"
 
@@ -159,6 +160,52 @@ TEST(IntersectionTest, CountsSharedValues) {
   std::vector<uint32_t> a = {1, 3, 5, 7, 9}, b = {2, 3, 4, 5, 10};
   EXPECT_EQ(IntersectionSize(a, b), 2u);
   EXPECT_DOUBLE_EQ(Containment(a, b), 0.4);
+}
+
+TEST(FeatureMemoTest, ReturnsWhatWasStoredForTheSameTextOnly) {
+  FeatureMemo memo(8);
+  const FeatureMemo::Key key = FeatureMemo::KeyOf("the first text", 3);
+  EXPECT_EQ(memo.Find(key), nullptr);
+  CopyFeatures features;
+  features.simhash = 0x1234;
+  features.shingle_set_hash = 0x5678;
+  features.shingles = {1, 5, 9};
+  memo.Store(key, features);
+  const CopyFeatures* found = memo.Find(key);
+  ASSERT_NE(found, nullptr);
+  EXPECT_EQ(found->simhash, 0x1234u);
+  EXPECT_EQ(found->shingle_set_hash, 0x5678u);
+  EXPECT_EQ(found->shingles, features.shingles);
+  EXPECT_EQ(memo.hits(), 1u);
+  // Another text, or the same text at another shingle size, is another key.
+  EXPECT_EQ(memo.Find(FeatureMemo::KeyOf("the first text.", 3)), nullptr);
+  EXPECT_EQ(memo.Find(FeatureMemo::KeyOf("the first text", 2)), nullptr);
+}
+
+TEST(FeatureMemoTest, KeepsTheLastTextOfEachSlotAndCanBeTurnedOff) {
+  FeatureMemo memo(3);  // rounded up to 4 slots
+  EXPECT_EQ(memo.slots(), 4u);
+  CopyFeatures features;
+  std::vector<FeatureMemo::Key> keys;
+  for (int i = 0; i < 64; ++i) {
+    keys.push_back(FeatureMemo::KeyOf("text " + std::to_string(i), 3));
+    features.simhash = static_cast<uint64_t>(i);
+    memo.Store(keys.back(), features);
+  }
+  int found = 0;
+  for (int i = 0; i < 64; ++i) {
+    if (const CopyFeatures* hit = memo.Find(keys[static_cast<size_t>(i)])) {
+      EXPECT_EQ(hit->simhash, static_cast<uint64_t>(i));
+      ++found;
+    }
+  }
+  EXPECT_GE(found, 1);
+  EXPECT_LE(found, 4);
+  EXPECT_NE(memo.Find(keys.back()), nullptr);  // the newest is always kept
+
+  FeatureMemo off(0);
+  off.Store(keys[0], features);
+  EXPECT_EQ(off.Find(keys[0]), nullptr);
 }
 
 }  // namespace

@@ -65,7 +65,8 @@ class Pipeline {
   // The output line, or the problem's message.
   std::string Run(const std::string& record) {
     ProcessedArticle processed;
-    processor_.Process(&parser_, seq_++, record, "", nullptr, &processed);
+    processor_.Process(&parser_, seq_++, record, "", nullptr, &processed,
+                       scratch_);
     deferred_ += processed.story_terms_deferred ? 1 : 0;
     skipped_ += processed.skipped_search != SkippedSearch::kNone ? 1 : 0;
     auto result = assigner_.Assign(processed);
@@ -131,6 +132,9 @@ class Pipeline {
   }
   int fell_through_ = 0;
   int fell_through_same_story_ = 0;
+  // Run's worker buffers, kept from record to record (its feature memo
+  // with them), or null for fresh ones each time.
+  ProcessScratch* scratch_ = nullptr;
 
  private:
   BoilerplateStripper stripper_;
@@ -179,6 +183,61 @@ TEST(PipelineTest, DeferredStoryTermsChangeNoOutput) {
   EXPECT_GE(lazy.fell_through_, 10);
   EXPECT_GT(lazy.fell_through_same_story_, 0)
       << lazy.fell_through_ << " fell through";
+}
+
+// A worker's feature memo (ProcessScratch::feature_memo) changes no
+// output: neardup with every third article re-sent under another title,
+// soon after and several hundred articles later (past a 128-article
+// window), and the rejected twins of DeferredStoryTermsChangeNoOutput
+// (an article whose text the memo knows from its rejected twin is no
+// copy, and needs its story terms from tokens the memo did not make), with
+// story terms deferred for likely copies and not.
+TEST(PipelineTest, FeatureMemoChangesNoOutput) {
+  const std::vector<std::string> articles = ReadLines("neardup.jsonl");
+  ArticleParser parser(1 << 20);
+  std::vector<std::string> input;
+  std::vector<std::pair<size_t, std::string>> later;  // (due index, record)
+  std::string previous_id;
+  for (size_t i = 0; i < articles.size(); ++i) {
+    auto parsed = parser.Parse(articles[i], "");
+    ASSERT_TRUE(std::holds_alternative<Article>(parsed));
+    const Article& article = std::get<Article>(parsed);
+    if (i % 20 == 10) {
+      input.push_back(RecordJson(previous_id, article.title, article.body));
+    }
+    previous_id = article.id;
+    input.push_back(articles[i]);
+    for (auto it = later.begin(); it != later.end();) {
+      if (it->first != i) {
+        ++it;
+        continue;
+      }
+      input.push_back(it->second);
+      it = later.erase(it);
+    }
+    if (i % 3 != 0) continue;
+    const std::string title = "Other words " + std::to_string(i);
+    later.emplace_back(i + 2,
+                       RecordJson("soon-" + article.id, title, article.body));
+    later.emplace_back(i + 400,
+                       RecordJson("late-" + article.id, title, article.body));
+  }
+  CopyConfig small;
+  small.window_articles = 128;
+  small.window_arena_words = 1 << 18;
+  for (bool defer : {false, true}) {
+    Pipeline fresh(defer, /*shortcut_identical=*/true, small);
+    Pipeline memo(defer, /*shortcut_identical=*/true, small);
+    ProcessScratch scratch;
+    memo.scratch_ = &scratch;
+    for (const std::string& record : input) {
+      ASSERT_EQ(fresh.Run(record), memo.Run(record))
+          << "defer " << defer << ": " << record.substr(0, 80);
+    }
+    // Every re-sent record, and neardup's own verbatim copies.
+    EXPECT_GT(scratch.feature_memo.hits(), 2 * (articles.size() / 3) - 200)
+        << "defer " << defer;
+  }
 }
 
 // Leaving the SimHash index unsearched for verbatim copies changes no

@@ -1,0 +1,43 @@
+#include "core/feature_memo.h"
+
+#include <xxhash.h>
+
+#include <bit>
+
+namespace storyd {
+
+FeatureMemo::FeatureMemo(size_t slots)
+    : slots_(slots == 0 ? 0 : std::bit_ceil(slots)) {}
+
+FeatureMemo::Key FeatureMemo::KeyOf(std::string_view normalized_text,
+                                    int shingle_size) {
+  // The shingle size seeds the hash: features of one text at two sizes
+  // differ.
+  const XXH128_hash_t hash =
+      XXH3_128bits_withSeed(normalized_text.data(), normalized_text.size(),
+                            static_cast<XXH64_hash_t>(shingle_size));
+  return {hash.low64, hash.high64};
+}
+
+const CopyFeatures* FeatureMemo::Find(const Key& key) {
+  if (entries_.empty()) return nullptr;
+  const Entry& entry = entries_[SlotOf(key)];
+  if (!entry.filled || entry.key != key) return nullptr;
+  ++hits_;
+  return &entry.features;
+}
+
+void FeatureMemo::Store(const Key& key, const CopyFeatures& features) {
+  if (slots_ == 0) return;
+  if (entries_.empty()) entries_.resize(slots_);
+  Entry& entry = entries_[SlotOf(key)];
+  entry.filled = true;
+  entry.key = key;
+  entry.features.simhash = features.simhash;
+  entry.features.shingle_set_hash = features.shingle_set_hash;
+  // assign reuses the slot's buffer.
+  entry.features.shingles.assign(features.shingles.begin(),
+                                 features.shingles.end());
+}
+
+}  // namespace storyd

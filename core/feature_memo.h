@@ -1,0 +1,78 @@
+// FeatureMemo: the copy features of the texts a worker processed last, so
+// that a verbatim copy (the commonest article of a news stream, once its
+// boilerplate is stripped) is not tokenized, shingled and fingerprinted
+// again.
+//
+// A small direct-mapped cache, one per worker thread (it lives in
+// ProcessScratch): the key is the 128-bit XXH3 of the normalized text the
+// features are computed from, so a hit returns exactly what computing them
+// would (features are a pure function of that text and the shingle size),
+// and whether a text hits never changes an output. A slot holds the last
+// text hashed to it; an older one is simply computed again.
+//
+// Memory: at most `slots` shingle sets (about 1.2 KB each for a 2 KB
+// article), allocated as they are first filled.
+//
+// Thread safety: none; each worker keeps its own.
+#ifndef STORYD_CORE_FEATURE_MEMO_H_
+#define STORYD_CORE_FEATURE_MEMO_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+namespace storyd {
+
+// What the copy tier computes from a normalized text.
+struct CopyFeatures {
+  uint64_t simhash = 0;
+  uint64_t shingle_set_hash = 0;   // ShingleWindow::ContentHash (0: none)
+  std::vector<uint32_t> shingles;  // sorted, unique
+};
+
+class FeatureMemo {
+ public:
+  struct Key {
+    uint64_t low = 0;
+    uint64_t high = 0;
+    bool operator==(const Key&) const = default;
+  };
+
+  // `slots` is rounded up to a power of two; 0 turns the memo off (Find
+  // never hits, Store keeps nothing). Nothing is allocated before the
+  // first Store.
+  explicit FeatureMemo(size_t slots = kDefaultSlots);
+
+  // A worker's memo by default: a few thousand recent texts cover the
+  // copies of the stories running at once (about 5 MB when full).
+  static constexpr size_t kDefaultSlots = 4096;
+
+  static Key KeyOf(std::string_view normalized_text, int shingle_size);
+
+  // The features stored under `key`, or null.
+  const CopyFeatures* Find(const Key& key);
+  // Keeps a copy of `features` under `key`, in place of what its slot held.
+  void Store(const Key& key, const CopyFeatures& features);
+
+  size_t slots() const { return slots_; }
+  uint64_t hits() const { return hits_; }
+
+ private:
+  struct Entry {
+    bool filled = false;
+    Key key;
+    CopyFeatures features;
+  };
+  size_t SlotOf(const Key& key) const {
+    return static_cast<size_t>(key.low) & (entries_.size() - 1);
+  }
+
+  size_t slots_;
+  uint64_t hits_ = 0;
+  std::vector<Entry> entries_;  // empty until the first Store
+};
+
+}  // namespace storyd
+
+#endif  // STORYD_CORE_FEATURE_MEMO_H_
