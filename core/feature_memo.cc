@@ -28,7 +28,7 @@ const CopyFeatures* FeatureMemo::Find(const Key& key) {
 }
 
 void FeatureMemo::Store(const Key& key, const CopyFeatures& features) {
-  if (slots_ == 0) return;
+  if (slots_ == 0 || features.shingles.size() > kMaxShingles) return;
   if (entries_.empty()) entries_.resize(slots_);
   Entry& entry = entries_[SlotOf(key)];
   entry.filled = true;

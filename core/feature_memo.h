@@ -10,8 +10,10 @@
 // and whether a text hits never changes an output. A slot holds the last
 // text hashed to it; an older one is simply computed again.
 //
-// Memory: at most `slots` shingle sets (about 1.2 KB each for a 2 KB
-// article), allocated as they are first filled.
+// Memory: at most `slots` shingle sets, allocated as they are first
+// filled: about 1.2 KB each for a 2 KB article, and sets of more than
+// kMaxShingles (a text of 10 KB and more) are not kept, so a worker's memo
+// stays under slots * 8 KB (32 MB at the default) whatever the input.
 //
 // Thread safety: none; each worker keeps its own.
 #ifndef STORYD_CORE_FEATURE_MEMO_H_
@@ -47,12 +49,14 @@ class FeatureMemo {
   // A worker's memo by default: a few thousand recent texts cover the
   // copies of the stories running at once (about 5 MB when full).
   static constexpr size_t kDefaultSlots = 4096;
+  static constexpr size_t kMaxShingles = 2048;
 
   static Key KeyOf(std::string_view normalized_text, int shingle_size);
 
   // The features stored under `key`, or null.
   const CopyFeatures* Find(const Key& key);
-  // Keeps a copy of `features` under `key`, in place of what its slot held.
+  // Keeps a copy of `features` under `key`, in place of what its slot held
+  // (nothing when the set has more than kMaxShingles).
   void Store(const Key& key, const CopyFeatures& features);
 
   size_t slots() const { return slots_; }

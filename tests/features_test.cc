@@ -203,6 +203,13 @@ TEST(FeatureMemoTest, KeepsTheLastTextOfEachSlotAndCanBeTurnedOff) {
   EXPECT_LE(found, 4);
   EXPECT_NE(memo.Find(keys.back()), nullptr);  // the newest is always kept
 
+  // A set too large to keep is computed again each time.
+  CopyFeatures large;
+  large.shingles.resize(FeatureMemo::kMaxShingles + 1);
+  const FeatureMemo::Key long_text = FeatureMemo::KeyOf("a long text", 3);
+  memo.Store(long_text, large);
+  EXPECT_EQ(memo.Find(long_text), nullptr);
+
   FeatureMemo off(0);
   off.Store(keys[0], features);
   EXPECT_EQ(off.Find(keys[0]), nullptr);
