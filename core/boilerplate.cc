@@ -2,6 +2,7 @@
 
 #include <re2/re2.h>
 #include <re2/set.h>
+#include <xxhash.h>
 
 #include <fstream>
 #include <sstream>
@@ -58,8 +59,10 @@ void RecordMatches(const RE2& regex, std::string_view text,
 }  // namespace
 
 BoilerplateStripper::BoilerplateStripper(std::unique_ptr<Compiled> compiled,
-                                         size_t rule_count)
-    : compiled_(std::move(compiled)), rule_count_(rule_count) {}
+                                         size_t rule_count, uint64_t rules_hash)
+    : compiled_(std::move(compiled)),
+      rule_count_(rule_count),
+      rules_hash_(rules_hash) {}
 BoilerplateStripper::BoilerplateStripper(BoilerplateStripper&&) noexcept =
     default;
 BoilerplateStripper& BoilerplateStripper::operator=(
@@ -148,7 +151,8 @@ absl::StatusOr<BoilerplateStripper> BoilerplateStripper::FromRules(
   compiled->inline_literals.Compile();
   compiled->line_patterns = std::move(line_set);
   compiled->inline_prefilter = std::move(inline_set);
-  return BoilerplateStripper(std::move(compiled), rule_count);
+  return BoilerplateStripper(std::move(compiled), rule_count,
+                             XXH3_64bits(rules_text.data(), rules_text.size()));
 }
 
 absl::StatusOr<BoilerplateStripper> BoilerplateStripper::FromFile(
@@ -173,7 +177,29 @@ absl::StatusOr<BoilerplateStripper> BoilerplateStripper::Load(
   return FromFile(path);
 }
 
-bool BoilerplateStripper::IsBoilerplateLine(std::string_view line) const {
+bool BoilerplateStripper::IsBoilerplateLine(std::string_view line,
+                                            LineVerdictMemo* memo) const {
+  // Long lines are settled after a dozen words anyway; the memo is for
+  // the short ones, whose checks cost most.
+  constexpr size_t kMemoLineBytes = 160;
+  if (memo == nullptr || line.size() > kMemoLineBytes) return CheckLine(line);
+  if (memo->entries_.empty() || memo->rules_hash_ != rules_hash_) {
+    memo->entries_.assign(LineVerdictMemo::kSlots, {});
+    memo->rules_hash_ = rules_hash_;
+  }
+  const XXH128_hash_t hash = XXH3_128bits(line.data(), line.size());
+  LineVerdictMemo::Entry& entry =
+      memo->entries_[hash.low64 & (LineVerdictMemo::kSlots - 1)];
+  if (entry.verdict != 0 && entry.low == hash.low64 &&
+      entry.high == hash.high64) {
+    return entry.verdict == 2;
+  }
+  const bool boilerplate = CheckLine(line);
+  entry = {hash.low64, hash.high64, static_cast<uint8_t>(boilerplate ? 2 : 1)};
+  return boilerplate;
+}
+
+bool BoilerplateStripper::CheckLine(std::string_view line) const {
   const Compiled& c = *compiled_;
   if (line.size() <= c.longest_line_literal * 2 + 8 &&
       !c.line_literals.empty()) {
@@ -188,7 +214,8 @@ bool BoilerplateStripper::IsBoilerplateLine(std::string_view line) const {
 }
 
 StrippedText BoilerplateStripper::Strip(std::string_view folded_text,
-                                        bool record_removed) const {
+                                        bool record_removed,
+                                        LineVerdictMemo* memo) const {
   const Compiled& c = *compiled_;
   StrippedText result;
   result.text.reserve(folded_text.size());
@@ -202,7 +229,7 @@ StrippedText BoilerplateStripper::Strip(std::string_view folded_text,
         folded_text.substr(next_line, line_end - next_line));
     next_line = line_end + 1;
     if (line.empty()) continue;
-    if (IsBoilerplateLine(line)) {
+    if (IsBoilerplateLine(line, memo)) {
       if (record_removed) result.removed.emplace_back(line);
       continue;
     }
@@ -224,7 +251,7 @@ StrippedText BoilerplateStripper::Strip(std::string_view folded_text,
       edited = FoldTypography(edited);
       kept = StripAsciiWhitespace(edited);
       if (!HasMoreWordsThan(kept, 0)) continue;
-      if (IsBoilerplateLine(kept)) {
+      if (IsBoilerplateLine(kept, memo)) {
         if (record_removed) result.removed.emplace_back(kept);
         continue;
       }

@@ -31,6 +31,7 @@
 #ifndef STORYD_CORE_BOILERPLATE_H_
 #define STORYD_CORE_BOILERPLATE_H_
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -44,6 +45,30 @@ namespace storyd {
 struct StrippedText {
   std::string text;                  // kept lines joined by '\n'
   std::vector<std::string> removed;  // removed lines and inline spans
+};
+
+// A worker's memory of the stripper's verdicts on the short lines it saw
+// last (ad markers, share prompts, credits and bylines recur across
+// articles, and a copy repeats every line of its original), so that a line
+// seen before skips the rule checks, the line patterns' RE2::Set pass most
+// of all. Keyed by the line's 128-bit XXH3 and tied to the rules' content:
+// rules that differ from the ones its verdicts came from (a reload) empty
+// it first. Direct-mapped, 4,096 lines (96 KB, allocated at first use).
+// Thread safety: none; one per worker thread.
+class LineVerdictMemo {
+ public:
+  LineVerdictMemo() = default;
+
+ private:
+  friend class BoilerplateStripper;
+  struct Entry {
+    uint64_t low = 0;
+    uint64_t high = 0;
+    uint8_t verdict = 0;  // 0: empty, 1: kept, 2: boilerplate
+  };
+  static constexpr size_t kSlots = 4096;
+  uint64_t rules_hash_ = 0;
+  std::vector<Entry> entries_;
 };
 
 class BoilerplateStripper {
@@ -61,22 +86,26 @@ class BoilerplateStripper {
   ~BoilerplateStripper();
 
   // Strips `folded_text` (output of FoldTypography). When `removed` is not
-  // wanted, pass record_removed = false to skip building it.
-  StrippedText Strip(std::string_view folded_text,
-                     bool record_removed = true) const;
+  // wanted, pass record_removed = false to skip building it. `memo` (may
+  // be null) is the calling thread's own; it changes no result.
+  StrippedText Strip(std::string_view folded_text, bool record_removed = true,
+                     LineVerdictMemo* memo = nullptr) const;
 
   size_t rule_count() const { return rule_count_; }
 
  private:
   struct Compiled;
   explicit BoilerplateStripper(std::unique_ptr<Compiled> compiled,
-                               size_t rule_count);
+                               size_t rule_count, uint64_t rules_hash);
 
-  // Returns true when the whole (trimmed) line is boilerplate.
-  bool IsBoilerplateLine(std::string_view line) const;
+  // Returns true when the whole (trimmed) line is boilerplate; from `memo`
+  // when it holds the line's verdict (may be null).
+  bool IsBoilerplateLine(std::string_view line, LineVerdictMemo* memo) const;
+  bool CheckLine(std::string_view line) const;
 
   std::unique_ptr<Compiled> compiled_;
   size_t rule_count_ = 0;
+  uint64_t rules_hash_ = 0;  // XXH3 of the rules text
 };
 
 }  // namespace storyd

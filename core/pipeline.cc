@@ -58,8 +58,9 @@ std::vector<uint16_t> ArticleProcessor::TextYearsOf(
 }
 
 StrippedText ArticleProcessor::Clean(const Article& article,
-                                     bool record_removed) const {
-  return stripper_->Strip(FoldTypography(article.body), record_removed);
+                                     bool record_removed,
+                                     LineVerdictMemo* memo) const {
+  return stripper_->Strip(FoldTypography(article.body), record_removed, memo);
 }
 
 ArticleFeatures ArticleProcessor::Features(
@@ -87,7 +88,8 @@ bool ArticleProcessor::Prepare(ArticleParser* parser, uint64_t seq,
   }
   out->problem.reset();
   out->article = std::move(std::get<Article>(parsed));
-  StrippedText cleaned = Clean(out->article, /*record_removed=*/false);
+  StrippedText cleaned =
+      Clean(out->article, /*record_removed=*/false, &scratch->line_verdicts);
   *normalized = NormalizeForMatching(cleaned.text);
   out->short_lines.clear();
   if (learner_.enabled) {

@@ -105,6 +105,7 @@ struct ProcessScratch {
   std::vector<uint64_t> token_hashes;
   bool tokens_current = false;
   FeatureMemo feature_memo;
+  LineVerdictMemo line_verdicts;
   std::vector<uint32_t> shingle_buffer;
   StoryTermScratch story_terms;
 };
@@ -138,7 +139,8 @@ class ArticleProcessor {
   void SearchEarlier(ProcessedArticle* out, uint64_t order_slack) const;
 
   // The cleaning half of Process, for `storyd strip` and `explain`.
-  StrippedText Clean(const Article& article, bool record_removed) const;
+  StrippedText Clean(const Article& article, bool record_removed,
+                     LineVerdictMemo* memo = nullptr) const;
   // Keep each article's shingle set in ProcessedArticle::shingles. Set
   // before any Process call.
   void set_keep_shingles(bool keep) { keep_shingles_ = keep; }

@@ -24,6 +24,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string folded = storyd::FoldTypography(input);
   storyd::StrippedText stripped = stripper->Strip(folded);
   if (stripped.text.size() > folded.size() + 1) __builtin_trap();
+  // A memo of line verdicts (kept across inputs, as a worker keeps it
+  // across articles) changes nothing.
+  static storyd::LineVerdictMemo* memo = new storyd::LineVerdictMemo;
+  storyd::StrippedText memoized = stripper->Strip(folded, true, memo);
+  if (memoized.text != stripped.text || memoized.removed != stripped.removed)
+    __builtin_trap();
   std::string normalized = storyd::NormalizeForMatching(stripped.text);
   std::vector<std::string_view> tokens;
   storyd::Tokenize(normalized, &tokens);
