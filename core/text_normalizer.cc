@@ -2,6 +2,10 @@
 
 #include <utf8proc.h>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #include <array>
 #include <bit>
 #include <cstdint>
@@ -506,6 +510,42 @@ std::string NormalizeForMatching(std::string_view text) {
 
 namespace {
 
+// Bit i set when bytes[i] (of 64) is an ASCII letter or digit. False when
+// the 64 bytes are not all ASCII.
+#ifdef __SSE2__
+// Sixteen bytes at a time: with every byte below 0x80, signed compares are
+// the unsigned ones, and setting bit 5 maps 'A'-'Z' onto 'a'-'z' and no
+// other byte into that range. About a third of the SWAR version's work;
+// tokenizing and word counting run on it.
+bool AsciiWordMask64(const char* bytes, uint64_t* mask) {
+  __m128i blocks[4];
+  __m128i any = _mm_setzero_si128();
+  for (int i = 0; i < 4; ++i) {
+    blocks[i] =
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(bytes + 16 * i));
+    any = _mm_or_si128(any, blocks[i]);
+  }
+  if (_mm_movemask_epi8(any) != 0) return false;
+  const __m128i before_0 = _mm_set1_epi8('0' - 1);
+  const __m128i after_9 = _mm_set1_epi8('9' + 1);
+  const __m128i before_a = _mm_set1_epi8('a' - 1);
+  const __m128i after_z = _mm_set1_epi8('z' + 1);
+  const __m128i case_bit = _mm_set1_epi8(0x20);
+  uint64_t result = 0;
+  for (int i = 0; i < 4; ++i) {
+    const __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(blocks[i], before_0),
+                                        _mm_cmplt_epi8(blocks[i], after_9));
+    const __m128i lower = _mm_or_si128(blocks[i], case_bit);
+    const __m128i letter = _mm_and_si128(_mm_cmpgt_epi8(lower, before_a),
+                                         _mm_cmplt_epi8(lower, after_z));
+    const auto bits =
+        static_cast<uint16_t>(_mm_movemask_epi8(_mm_or_si128(digit, letter)));
+    result |= static_cast<uint64_t>(bits) << (16 * i);
+  }
+  *mask = result;
+  return true;
+}
+#else
 // Eight bytes at `bytes` with the first byte in the low bits, whatever the
 // machine's byte order.
 uint64_t LoadLittleEndian(const char* bytes) {
@@ -515,8 +555,6 @@ uint64_t LoadLittleEndian(const char* bytes) {
   return word;
 }
 
-// Bit i set when bytes[i] (of 64) is an ASCII letter or digit. False when
-// the 64 bytes are not all ASCII.
 bool AsciiWordMask64(const char* bytes, uint64_t* mask) {
   uint64_t words[8];
   uint64_t any_high = 0;
@@ -537,6 +575,7 @@ bool AsciiWordMask64(const char* bytes, uint64_t* mask) {
   *mask = result;
   return true;
 }
+#endif
 
 // Calls on_word(begin, end) for each word of `text`, in order, until it
 // returns false. Returns false when stopped early.
