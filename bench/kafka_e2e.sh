@@ -202,9 +202,9 @@ warm_up() {  # name: storyd carries three seconds of the load, then stops
   head -n "$(( offered * 3 ))" "$work/input.jsonl" > "$work/warm-input.jsonl"
   local count warm_pid
   count=$(grep -c . "$work/warm-input.jsonl")
-  "$storyd" run --config "$(storyd_config "$1")" 2>/dev/null &
+  "$storyd" run --config "$(storyd_config "$1")" 2>"$work/$1.log" &
   warm_pid=$!
-  bench_wait_ready "$metrics_port" "$warm_pid" 60
+  bench_wait_ready "$metrics_port" "$warm_pid" 60 || { cat "$work/$1.log" >&2; return 1; }
   "$tools" produce --brokers "$brokers" --topic "$run-$1-in" \
     --input "$work/warm-input.jsonl" --rate "$offered" 2>/dev/null
   consume_ts "$run-$1-out" "$count" >/dev/null

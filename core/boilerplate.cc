@@ -59,10 +59,13 @@ void RecordMatches(const RE2& regex, std::string_view text,
 }  // namespace
 
 BoilerplateStripper::BoilerplateStripper(std::unique_ptr<Compiled> compiled,
-                                         size_t rule_count, uint64_t rules_hash)
-    : compiled_(std::move(compiled)),
-      rule_count_(rule_count),
-      rules_hash_(rules_hash) {}
+                                         size_t rule_count,
+                                         std::string_view rules_text)
+    : compiled_(std::move(compiled)), rule_count_(rule_count) {
+  const XXH128_hash_t hash = XXH3_128bits(rules_text.data(), rules_text.size());
+  rules_hash_low_ = hash.low64;
+  rules_hash_high_ = hash.high64;
+}
 BoilerplateStripper::BoilerplateStripper(BoilerplateStripper&&) noexcept =
     default;
 BoilerplateStripper& BoilerplateStripper::operator=(
@@ -151,8 +154,7 @@ absl::StatusOr<BoilerplateStripper> BoilerplateStripper::FromRules(
   compiled->inline_literals.Compile();
   compiled->line_patterns = std::move(line_set);
   compiled->inline_prefilter = std::move(inline_set);
-  return BoilerplateStripper(std::move(compiled), rule_count,
-                             XXH3_64bits(rules_text.data(), rules_text.size()));
+  return BoilerplateStripper(std::move(compiled), rule_count, rules_text);
 }
 
 absl::StatusOr<BoilerplateStripper> BoilerplateStripper::FromFile(
@@ -182,10 +184,14 @@ bool BoilerplateStripper::IsBoilerplateLine(std::string_view line,
   // Long lines are settled after a dozen words anyway; the memo is for
   // the short ones, whose checks cost most.
   constexpr size_t kMemoLineBytes = 160;
-  if (memo == nullptr || line.size() > kMemoLineBytes) return CheckLine(line);
-  if (memo->entries_.empty() || memo->rules_hash_ != rules_hash_) {
+  if (memo == nullptr || !memo->enabled_ || line.size() > kMemoLineBytes) {
+    return CheckLine(line);
+  }
+  if (memo->entries_.empty() || memo->rules_hash_low_ != rules_hash_low_ ||
+      memo->rules_hash_high_ != rules_hash_high_) {
     memo->entries_.assign(LineVerdictMemo::kSlots, {});
-    memo->rules_hash_ = rules_hash_;
+    memo->rules_hash_low_ = rules_hash_low_;
+    memo->rules_hash_high_ = rules_hash_high_;
   }
   const XXH128_hash_t hash = XXH3_128bits(line.data(), line.size());
   LineVerdictMemo::Entry& entry =

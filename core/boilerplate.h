@@ -57,7 +57,8 @@ struct StrippedText {
 // Thread safety: none; one per worker thread.
 class LineVerdictMemo {
  public:
-  LineVerdictMemo() = default;
+  // A disabled memo keeps nothing (for a one-off call).
+  explicit LineVerdictMemo(bool enabled = true) : enabled_(enabled) {}
 
  private:
   friend class BoilerplateStripper;
@@ -67,7 +68,9 @@ class LineVerdictMemo {
     uint8_t verdict = 0;  // 0: empty, 1: kept, 2: boilerplate
   };
   static constexpr size_t kSlots = 4096;
-  uint64_t rules_hash_ = 0;
+  bool enabled_ = true;
+  uint64_t rules_hash_low_ = 0;  // the rules its verdicts came from
+  uint64_t rules_hash_high_ = 0;
   std::vector<Entry> entries_;
 };
 
@@ -96,7 +99,7 @@ class BoilerplateStripper {
  private:
   struct Compiled;
   explicit BoilerplateStripper(std::unique_ptr<Compiled> compiled,
-                               size_t rule_count, uint64_t rules_hash);
+                               size_t rule_count, std::string_view rules_text);
 
   // Returns true when the whole (trimmed) line is boilerplate; from `memo`
   // when it holds the line's verdict (may be null).
@@ -105,7 +108,8 @@ class BoilerplateStripper {
 
   std::unique_ptr<Compiled> compiled_;
   size_t rule_count_ = 0;
-  uint64_t rules_hash_ = 0;  // XXH3 of the rules text
+  uint64_t rules_hash_low_ = 0;  // the 128-bit XXH3 of the rules text
+  uint64_t rules_hash_high_ = 0;
 };
 
 }  // namespace storyd

@@ -2,6 +2,7 @@
 
 #include <xxhash.h>
 
+#include <algorithm>
 #include <bit>
 
 namespace storyd {
@@ -28,16 +29,27 @@ const CopyFeatures* FeatureMemo::Find(const Key& key) {
 }
 
 void FeatureMemo::Store(const Key& key, const CopyFeatures& features) {
-  if (slots_ == 0 || features.shingles.size() > kMaxShingles) return;
+  if (slots_ == 0) return;
   if (entries_.empty()) entries_.resize(slots_);
   Entry& entry = entries_[SlotOf(key)];
+  std::vector<uint32_t>& held = entry.features.shingles;
+  const size_t wanted = features.shingles.size();
+  const size_t before = held.capacity();
+  // The slot's buffer is reused when it is large enough, else replaced by
+  // one of the set's size.
+  if (wanted > kMaxShingles ||
+      held_shingles_ - before + std::max(before, wanted) > kBudgetShingles) {
+    // Not kept: the slot is emptied and its buffer given back.
+    held_shingles_ -= before;
+    entry = Entry{};
+    return;
+  }
   entry.filled = true;
   entry.key = key;
   entry.features.simhash = features.simhash;
   entry.features.shingle_set_hash = features.shingle_set_hash;
-  // assign reuses the slot's buffer.
-  entry.features.shingles.assign(features.shingles.begin(),
-                                 features.shingles.end());
+  held.assign(features.shingles.begin(), features.shingles.end());
+  held_shingles_ = held_shingles_ - before + held.capacity();
 }
 
 }  // namespace storyd

@@ -11,9 +11,11 @@
 // text hashed to it; an older one is simply computed again.
 //
 // Memory: at most `slots` shingle sets, allocated as they are first
-// filled: about 1.2 KB each for a 2 KB article, and sets of more than
-// kMaxShingles (a text of 10 KB and more) are not kept, so a worker's memo
-// stays under slots * 8 KB (32 MB at the default) whatever the input.
+// filled (about 1.2 KB each for a 2 KB article), and at most
+// kBudgetShingles shingles in all (8 MB): a set that would pass the budget
+// is not kept, and neither is one of more than kMaxShingles (a text of
+// about 10 KB and more). So a worker's memo stays under 8.5 MB whatever
+// the input.
 //
 // Thread safety: none; each worker keeps its own.
 #ifndef STORYD_CORE_FEATURE_MEMO_H_
@@ -47,20 +49,24 @@ class FeatureMemo {
   explicit FeatureMemo(size_t slots = kDefaultSlots);
 
   // A worker's memo by default: a few thousand recent texts cover the
-  // copies of the stories running at once (about 5 MB when full).
+  // copies of the stories running at once (about 5 MB for 2 KB articles).
   static constexpr size_t kDefaultSlots = 4096;
   static constexpr size_t kMaxShingles = 2048;
+  static constexpr size_t kBudgetShingles = size_t{1} << 21;
 
   static Key KeyOf(std::string_view normalized_text, int shingle_size);
 
   // The features stored under `key`, or null.
   const CopyFeatures* Find(const Key& key);
   // Keeps a copy of `features` under `key`, in place of what its slot held
-  // (nothing when the set has more than kMaxShingles).
+  // (nothing when the set has more than kMaxShingles or would pass the
+  // budget; the slot is then emptied).
   void Store(const Key& key, const CopyFeatures& features);
 
   size_t slots() const { return slots_; }
   uint64_t hits() const { return hits_; }
+  // Shingles the slots' buffers can hold in all (what the memo allocated).
+  size_t held_shingles() const { return held_shingles_; }
 
  private:
   struct Entry {
@@ -74,6 +80,7 @@ class FeatureMemo {
 
   size_t slots_;
   uint64_t hits_ = 0;
+  size_t held_shingles_ = 0;    // sum of the slots' buffer capacities
   std::vector<Entry> entries_;  // empty until the first Store
 };
 

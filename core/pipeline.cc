@@ -74,6 +74,7 @@ bool ArticleProcessor::Prepare(ArticleParser* parser, uint64_t seq,
                                ProcessedArticle* out, std::string* normalized,
                                ProcessScratch* scratch) const {
   out->seq = seq;
+  scratch->tokens_current = false;
   out->candidates.clear();
   out->shingle_set_hash = 0;
   out->skipped_search = SkippedSearch::kNone;
@@ -179,7 +180,9 @@ void ArticleProcessor::Process(ArticleParser* parser, uint64_t seq,
                                ProcessScratch* scratch) const {
   ProcessScratch own_scratch;
   if (scratch == nullptr) {
-    own_scratch.feature_memo = FeatureMemo(0);  // one article: no use
+    // One article: the memos would only cost their allocation.
+    own_scratch.feature_memo = FeatureMemo(0);
+    own_scratch.line_verdicts = LineVerdictMemo(/*enabled=*/false);
     scratch = &own_scratch;
   }
   std::string normalized;

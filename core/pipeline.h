@@ -95,9 +95,10 @@ struct ProcessedArticle {
   bool search_pending = false;
 };
 
-// Buffers a worker reuses from article to article in
-// ArticleProcessor::Process: one per thread (the contents mean nothing
-// between calls).
+// What a worker keeps from article to article in ArticleProcessor::Process
+// (one per thread): buffers, whose contents mean nothing between calls,
+// and two memos, of copy features and of line verdicts, which only save
+// work (a hit gives what the computation would).
 struct ProcessScratch {
   // The tokens of the last body prepared, and their hashes; stale when its
   // features came from the memo (tokens_current false).

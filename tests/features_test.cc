@@ -210,6 +210,25 @@ TEST(FeatureMemoTest, KeepsTheLastTextOfEachSlotAndCanBeTurnedOff) {
   memo.Store(long_text, large);
   EXPECT_EQ(memo.Find(long_text), nullptr);
 
+  // However many large sets come, the memo holds at most its budget, and
+  // what it holds it returns.
+  FeatureMemo budgeted(FeatureMemo::kDefaultSlots);
+  CopyFeatures big;
+  big.shingles.resize(FeatureMemo::kMaxShingles);
+  size_t kept = 0;
+  for (int i = 0; i < 4096; ++i) {
+    const FeatureMemo::Key key = FeatureMemo::KeyOf(std::to_string(i), 3);
+    big.simhash = static_cast<uint64_t>(i);
+    budgeted.Store(key, big);
+    EXPECT_LE(budgeted.held_shingles(), FeatureMemo::kBudgetShingles);
+    if (const CopyFeatures* hit = budgeted.Find(key)) {
+      EXPECT_EQ(hit->simhash, static_cast<uint64_t>(i));
+      ++kept;
+    }
+  }
+  EXPECT_GE(kept, FeatureMemo::kBudgetShingles / FeatureMemo::kMaxShingles);
+  EXPECT_LT(kept, 4096u);
+
   FeatureMemo off(0);
   off.Store(keys[0], features);
   EXPECT_EQ(off.Find(keys[0]), nullptr);
