@@ -78,9 +78,11 @@ bool ArticleProcessor::Prepare(ArticleParser* parser, uint64_t seq,
   out->candidates.clear();
   out->shingle_set_hash = 0;
   out->skipped_search = SkippedSearch::kNone;
+  out->search_pending = false;
   out->story_terms.clear();
   out->text_years.clear();
   out->story_terms_deferred = false;
+  out->deferred_body.clear();
   out->shingles.clear();
   ParsedArticle parsed = parser->Parse(record, key);
   if (InputProblem* problem = std::get_if<InputProblem>(&parsed)) {
@@ -107,7 +109,6 @@ bool ArticleProcessor::Prepare(ArticleParser* parser, uint64_t seq,
   if (const CopyFeatures* known = scratch->feature_memo.Find(memo_key)) {
     // A text this worker has fingerprinted already: a verbatim copy. Its
     // tokens are made only if its story terms are wanted (Finish).
-    scratch->tokens_current = false;
     out->fingerprint = known->simhash;
     out->shingle_set_hash =
         skip_identical_fingerprints_ ? known->shingle_set_hash : 0;
@@ -178,15 +179,15 @@ void ArticleProcessor::Process(ArticleParser* parser, uint64_t seq,
                                const LearnedBoilerplate* learned,
                                ProcessedArticle* out,
                                ProcessScratch* scratch) const {
-  ProcessScratch own_scratch;
+  std::optional<ProcessScratch> own_scratch;
   if (scratch == nullptr) {
     // One article: the memos would only cost their allocation.
-    own_scratch.feature_memo = FeatureMemo(0);
-    own_scratch.line_verdicts = LineVerdictMemo(/*enabled=*/false);
-    scratch = &own_scratch;
+    own_scratch.emplace();
+    own_scratch->feature_memo = FeatureMemo(0);
+    own_scratch->line_verdicts = LineVerdictMemo(/*enabled=*/false);
+    scratch = &*own_scratch;
   }
   std::string normalized;
-  out->deferred_body.clear();
   if (!Prepare(parser, seq, record, key, learned, out, &normalized, scratch)) {
     return;
   }
@@ -204,8 +205,6 @@ void ArticleProcessor::Index(ArticleParser* parser, uint64_t seq,
                              const LearnedBoilerplate* learned,
                              ProcessedArticle* out,
                              ProcessScratch* scratch) const {
-  out->search_pending = false;
-  out->deferred_body.clear();
   std::string normalized;
   if (!Prepare(parser, seq, record, key, learned, out, &normalized, scratch)) {
     return;
