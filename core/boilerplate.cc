@@ -58,14 +58,17 @@ void RecordMatches(const RE2& regex, std::string_view text,
 
 }  // namespace
 
+LineVerdictMemo::Hash BoilerplateStripper::HashOf(std::string_view text) {
+  const XXH128_hash_t hash = XXH3_128bits(text.data(), text.size());
+  return {hash.low64, hash.high64};
+}
+
 BoilerplateStripper::BoilerplateStripper(std::unique_ptr<Compiled> compiled,
                                          size_t rule_count,
                                          std::string_view rules_text)
-    : compiled_(std::move(compiled)), rule_count_(rule_count) {
-  const XXH128_hash_t hash = XXH3_128bits(rules_text.data(), rules_text.size());
-  rules_hash_low_ = hash.low64;
-  rules_hash_high_ = hash.high64;
-}
+    : compiled_(std::move(compiled)),
+      rule_count_(rule_count),
+      rules_hash_(HashOf(rules_text)) {}
 BoilerplateStripper::BoilerplateStripper(BoilerplateStripper&&) noexcept =
     default;
 BoilerplateStripper& BoilerplateStripper::operator=(
@@ -187,21 +190,16 @@ bool BoilerplateStripper::IsBoilerplateLine(std::string_view line,
   if (memo == nullptr || !memo->enabled_ || line.size() > kMemoLineBytes) {
     return CheckLine(line);
   }
-  if (memo->entries_.empty() || memo->rules_hash_low_ != rules_hash_low_ ||
-      memo->rules_hash_high_ != rules_hash_high_) {
+  if (memo->entries_.empty() || memo->rules_hash_ != rules_hash_) {
     memo->entries_.assign(LineVerdictMemo::kSlots, {});
-    memo->rules_hash_low_ = rules_hash_low_;
-    memo->rules_hash_high_ = rules_hash_high_;
+    memo->rules_hash_ = rules_hash_;
   }
-  const XXH128_hash_t hash = XXH3_128bits(line.data(), line.size());
+  const LineVerdictMemo::Hash hash = HashOf(line);
   LineVerdictMemo::Entry& entry =
-      memo->entries_[hash.low64 & (LineVerdictMemo::kSlots - 1)];
-  if (entry.verdict != 0 && entry.low == hash.low64 &&
-      entry.high == hash.high64) {
-    return entry.verdict == 2;
-  }
+      memo->entries_[hash.low & (LineVerdictMemo::kSlots - 1)];
+  if (entry.verdict != 0 && entry.line == hash) return entry.verdict == 2;
   const bool boilerplate = CheckLine(line);
-  entry = {hash.low64, hash.high64, static_cast<uint8_t>(boilerplate ? 2 : 1)};
+  entry = {hash, static_cast<uint8_t>(boilerplate ? 2 : 1)};
   return boilerplate;
 }
 

@@ -62,15 +62,18 @@ class LineVerdictMemo {
 
  private:
   friend class BoilerplateStripper;
-  struct Entry {
+  struct Hash {  // a 128-bit XXH3
     uint64_t low = 0;
     uint64_t high = 0;
+    bool operator==(const Hash&) const = default;
+  };
+  struct Entry {
+    Hash line;
     uint8_t verdict = 0;  // 0: empty, 1: kept, 2: boilerplate
   };
   static constexpr size_t kSlots = 4096;
   bool enabled_ = true;
-  uint64_t rules_hash_low_ = 0;  // the rules its verdicts came from
-  uint64_t rules_hash_high_ = 0;
+  Hash rules_hash_;  // of the rules its verdicts came from
   std::vector<Entry> entries_;
 };
 
@@ -105,11 +108,11 @@ class BoilerplateStripper {
   // when it holds the line's verdict (may be null).
   bool IsBoilerplateLine(std::string_view line, LineVerdictMemo* memo) const;
   bool CheckLine(std::string_view line) const;
+  static LineVerdictMemo::Hash HashOf(std::string_view text);
 
   std::unique_ptr<Compiled> compiled_;
   size_t rule_count_ = 0;
-  uint64_t rules_hash_low_ = 0;  // the 128-bit XXH3 of the rules text
-  uint64_t rules_hash_high_ = 0;
+  LineVerdictMemo::Hash rules_hash_;  // of the rules text
 };
 
 }  // namespace storyd
