@@ -182,14 +182,10 @@ absl::StatusOr<BoilerplateStripper> BoilerplateStripper::Load(
   return FromFile(path);
 }
 
-bool BoilerplateStripper::IsBoilerplateLine(std::string_view line,
-                                            LineVerdictMemo* memo) const {
-  // Long lines are settled after a dozen words anyway; the memo is for
-  // the short ones, whose checks cost most.
-  constexpr size_t kMemoLineBytes = 160;
-  if (memo == nullptr || !memo->enabled_ || line.size() > kMemoLineBytes) {
-    return CheckLine(line);
-  }
+BoilerplateStripper::LineVerdict BoilerplateStripper::Classify(
+    std::string_view line, LineVerdictMemo* memo) const {
+  // Any length: hashing a line costs a tenth of the literal scan.
+  if (memo == nullptr || !memo->enabled_) return ClassifyUncached(line);
   if (memo->entries_.empty() || memo->rules_hash_ != rules_hash_) {
     memo->entries_.assign(LineVerdictMemo::kSlots, {});
     memo->rules_hash_ = rules_hash_;
@@ -197,13 +193,23 @@ bool BoilerplateStripper::IsBoilerplateLine(std::string_view line,
   const LineVerdictMemo::Hash hash = HashOf(line);
   LineVerdictMemo::Entry& entry =
       memo->entries_[hash.low & (LineVerdictMemo::kSlots - 1)];
-  if (entry.verdict != 0 && entry.line == hash) return entry.verdict == 2;
-  const bool boilerplate = CheckLine(line);
-  entry = {hash, static_cast<uint8_t>(boilerplate ? 2 : 1)};
-  return boilerplate;
+  if (entry.verdict != 0 && entry.line == hash) {
+    return static_cast<LineVerdict>(entry.verdict);
+  }
+  const LineVerdict verdict = ClassifyUncached(line);
+  entry = {hash, static_cast<uint8_t>(verdict)};
+  return verdict;
 }
 
-bool BoilerplateStripper::CheckLine(std::string_view line) const {
+BoilerplateStripper::LineVerdict BoilerplateStripper::ClassifyUncached(
+    std::string_view line) const {
+  if (IsBoilerplateLine(line)) return LineVerdict::kBoilerplate;
+  return compiled_->inline_literals.MayMatch(line)
+             ? LineVerdict::kInlineMayMatch
+             : LineVerdict::kKept;
+}
+
+bool BoilerplateStripper::IsBoilerplateLine(std::string_view line) const {
   const Compiled& c = *compiled_;
   if (line.size() <= c.longest_line_literal * 2 + 8 &&
       !c.line_literals.empty()) {
@@ -233,7 +239,8 @@ StrippedText BoilerplateStripper::Strip(std::string_view folded_text,
         folded_text.substr(next_line, line_end - next_line));
     next_line = line_end + 1;
     if (line.empty()) continue;
-    if (IsBoilerplateLine(line, memo)) {
+    const LineVerdict verdict = Classify(line, memo);
+    if (verdict == LineVerdict::kBoilerplate) {
       if (record_removed) result.removed.emplace_back(line);
       continue;
     }
@@ -242,7 +249,7 @@ StrippedText BoilerplateStripper::Strip(std::string_view folded_text,
     // Most lines hold no literal an inline rule needs and skip the regex
     // pass; of those that do, most match, so the set is run once, collecting
     // which rules did.
-    if (c.inline_literals.MayMatch(line) &&
+    if (verdict == LineVerdict::kInlineMayMatch &&
         c.inline_prefilter->Match(line, &inline_matches)) {
       std::sort(inline_matches.begin(), inline_matches.end());
       edited.assign(line);
@@ -255,7 +262,7 @@ StrippedText BoilerplateStripper::Strip(std::string_view folded_text,
       edited = FoldTypography(edited);
       kept = StripAsciiWhitespace(edited);
       if (!HasMoreWordsThan(kept, 0)) continue;
-      if (IsBoilerplateLine(kept, memo)) {
+      if (Classify(kept, memo) == LineVerdict::kBoilerplate) {
         if (record_removed) result.removed.emplace_back(kept);
         continue;
       }

@@ -47,14 +47,17 @@ struct StrippedText {
   std::vector<std::string> removed;  // removed lines and inline spans
 };
 
-// A worker's memory of the stripper's verdicts on the short lines it saw
-// last (ad markers, share prompts, credits and bylines recur across
-// articles, and a copy repeats every line of its original), so that a line
-// seen before skips the rule checks, the line patterns' RE2::Set pass most
-// of all. Keyed by the line's 128-bit XXH3 and tied to the rules' content:
-// rules that differ from the ones its verdicts came from (a reload) empty
-// it first. Direct-mapped, 4,096 lines (96 KB, allocated at first use).
-// Thread safety: none; one per worker thread.
+// A worker's memory of the stripper's verdicts on the lines it saw last
+// (ad markers, share prompts, credits and bylines recur across articles,
+// and a copy, even one scraped with other boilerplate, repeats the
+// paragraphs of its original), so that a line seen before skips the rule
+// checks: the line patterns' RE2::Set pass for short lines, the inline
+// rules' literal scan for every line. Keyed by the line's 128-bit XXH3 and
+// tied to the rules' content: rules that differ from the ones its verdicts
+// came from (a reload) empty it first. Direct-mapped, 65,536 lines (1.5 MB,
+// allocated at first use): the lines of about as many articles as the
+// worker's FeatureMemo holds texts, so that a copy the feature memo knows
+// finds its paragraphs here too. Thread safety: none; one per worker thread.
 class LineVerdictMemo {
  public:
   // A disabled memo keeps nothing (for a one-off call).
@@ -69,9 +72,9 @@ class LineVerdictMemo {
   };
   struct Entry {
     Hash line;
-    uint8_t verdict = 0;  // 0: empty, 1: kept, 2: boilerplate
+    uint8_t verdict = 0;  // 0: empty, else a LineVerdict
   };
-  static constexpr size_t kSlots = 4096;
+  static constexpr size_t kSlots = 65536;
   bool enabled_ = true;
   Hash rules_hash_;  // of the rules its verdicts came from
   std::vector<Entry> entries_;
@@ -104,10 +107,16 @@ class BoilerplateStripper {
   explicit BoilerplateStripper(std::unique_ptr<Compiled> compiled,
                                size_t rule_count, std::string_view rules_text);
 
-  // Returns true when the whole (trimmed) line is boilerplate; from `memo`
-  // when it holds the line's verdict (may be null).
-  bool IsBoilerplateLine(std::string_view line, LineVerdictMemo* memo) const;
-  bool CheckLine(std::string_view line) const;
+  // What the rules say of a whole (trimmed) line.
+  enum class LineVerdict : uint8_t {
+    kKept = 1,            // not boilerplate, and no inline rule can match
+    kBoilerplate = 2,     // a line rule removes it whole
+    kInlineMayMatch = 3,  // not boilerplate; an inline rule may match
+  };
+  // The line's verdict, from `memo` (may be null) when it holds it.
+  LineVerdict Classify(std::string_view line, LineVerdictMemo* memo) const;
+  LineVerdict ClassifyUncached(std::string_view line) const;
+  bool IsBoilerplateLine(std::string_view line) const;
   static LineVerdictMemo::Hash HashOf(std::string_view text);
 
   std::unique_ptr<Compiled> compiled_;

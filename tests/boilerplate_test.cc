@@ -247,6 +247,30 @@ TEST(LineVerdictMemoTest, ChangesNoResult) {
   EXPECT_GT(articles, 3000u);
 }
 
+// The memo keeps paragraphs too, with whether an inline rule may apply:
+// a long line with an inline match is edited on every pass, one without
+// is kept whole, and a line that the edit leaves as boilerplate goes.
+TEST(LineVerdictMemoTest, RemembersLongLinesWithTheirInlineVerdicts) {
+  auto stripper =
+      BoilerplateStripper::FromRules("inline-re \\[ad\\]\nline Read more\n");
+  ASSERT_TRUE(stripper.ok());
+  const std::string paragraph(300, 'x');
+  const std::string text = "The talks [ad] began late on Monday, " + paragraph +
+                           "\nThe talks began late on Monday, " + paragraph +
+                           "\nRead more [ad]\nRead more [ad]";
+  const std::string expected = "The talks began late on Monday, " + paragraph +
+                               "\nThe talks began late on Monday, " + paragraph;
+  LineVerdictMemo memo;
+  for (int pass = 0; pass < 3; ++pass) {
+    StrippedText stripped = stripper->Strip(text, true, &memo);
+    EXPECT_EQ(stripped.text, expected) << "pass " << pass;
+    EXPECT_EQ(stripped.removed,
+              (std::vector<std::string>{"[ad]", "[ad]", "Read more", "[ad]",
+                                        "Read more"}))
+        << "pass " << pass;
+  }
+}
+
 // Verdicts are tied to the rules they came from: a memo filled by one set
 // of rules gives no verdict to a stripper with others, also when those
 // replace the first ones in place (a reload).
