@@ -182,22 +182,29 @@ absl::StatusOr<BoilerplateStripper> BoilerplateStripper::Load(
   return FromFile(path);
 }
 
-BoilerplateStripper::LineVerdict BoilerplateStripper::Classify(
+LineVerdictMemo::Probe BoilerplateStripper::ProbeMemo(
     std::string_view line, LineVerdictMemo* memo) const {
   // Any length: hashing a line costs a tenth of the literal scan.
-  if (memo == nullptr || !memo->enabled_) return ClassifyUncached(line);
-  if (memo->entries_.empty() || memo->rules_hash_ != rules_hash_) {
-    memo->entries_.assign(LineVerdictMemo::kSlots, {});
+  if (memo == nullptr || !memo->enabled_) return {};
+  if (memo->slots_.empty() || memo->rules_hash_ != rules_hash_) {
+    memo->slots_.assign(LineVerdictMemo::kSlots, 0);
     memo->rules_hash_ = rules_hash_;
   }
   const LineVerdictMemo::Hash hash = HashOf(line);
-  LineVerdictMemo::Entry& entry =
-      memo->entries_[hash.low & (LineVerdictMemo::kSlots - 1)];
-  if (entry.verdict != 0 && entry.line == hash) {
-    return static_cast<LineVerdict>(entry.verdict);
+  uint64_t* slot = &memo->slots_[hash.low & (LineVerdictMemo::kSlots - 1)];
+  __builtin_prefetch(slot, /*rw=*/1);
+  return {slot, hash.high & ~LineVerdictMemo::kVerdictBits};
+}
+
+BoilerplateStripper::LineVerdict BoilerplateStripper::Classify(
+    std::string_view line, const LineVerdictMemo::Probe& probe) const {
+  if (probe.slot == nullptr) return ClassifyUncached(line);
+  const uint64_t held = *probe.slot;
+  if (held != 0 && (held & ~LineVerdictMemo::kVerdictBits) == probe.check) {
+    return static_cast<LineVerdict>(held & LineVerdictMemo::kVerdictBits);
   }
   const LineVerdict verdict = ClassifyUncached(line);
-  entry = {hash, static_cast<uint8_t>(verdict)};
+  *probe.slot = probe.check | static_cast<uint64_t>(verdict);
   return verdict;
 }
 
@@ -223,6 +230,23 @@ bool BoilerplateStripper::IsBoilerplateLine(std::string_view line) const {
          c.line_patterns->Match(line, nullptr);
 }
 
+namespace {
+
+// The next non-empty line of `text` from *pos, trimmed, into *line;
+// advances *pos past it. False when there is none.
+bool NextLine(std::string_view text, size_t* pos, std::string_view* line) {
+  while (*pos <= text.size()) {
+    size_t end = text.find('\n', *pos);
+    if (end == std::string_view::npos) end = text.size();
+    *line = StripAsciiWhitespace(text.substr(*pos, end - *pos));
+    *pos = end + 1;
+    if (!line->empty()) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 StrippedText BoilerplateStripper::Strip(std::string_view folded_text,
                                         bool record_removed,
                                         LineVerdictMemo* memo) const {
@@ -231,18 +255,10 @@ StrippedText BoilerplateStripper::Strip(std::string_view folded_text,
   result.text.reserve(folded_text.size());
   std::vector<int> inline_matches;
   std::string edited;
-  size_t next_line = 0;
-  while (next_line <= folded_text.size()) {
-    size_t line_end = folded_text.find('\n', next_line);
-    if (line_end == std::string_view::npos) line_end = folded_text.size();
-    std::string_view line = StripAsciiWhitespace(
-        folded_text.substr(next_line, line_end - next_line));
-    next_line = line_end + 1;
-    if (line.empty()) continue;
-    const LineVerdict verdict = Classify(line, memo);
+  auto strip_line = [&](std::string_view line, LineVerdict verdict) {
     if (verdict == LineVerdict::kBoilerplate) {
       if (record_removed) result.removed.emplace_back(line);
-      continue;
+      return;
     }
     std::string_view kept = line;
     inline_matches.clear();
@@ -261,14 +277,29 @@ StrippedText BoilerplateStripper::Strip(std::string_view folded_text,
       // Removal can leave doubled or edge spaces behind; fold them again.
       edited = FoldTypography(edited);
       kept = StripAsciiWhitespace(edited);
-      if (!HasMoreWordsThan(kept, 0)) continue;
-      if (Classify(kept, memo) == LineVerdict::kBoilerplate) {
+      if (!HasMoreWordsThan(kept, 0)) return;
+      if (Classify(kept, ProbeMemo(kept, memo)) == LineVerdict::kBoilerplate) {
         if (record_removed) result.removed.emplace_back(kept);
-        continue;
+        return;
       }
     }
     if (!result.text.empty()) result.text.push_back('\n');
     result.text.append(kept);
+  };
+  // Each line's memo slot is looked up one line ahead, so that its load
+  // overlaps the work on the line before.
+  size_t pos = 0;
+  std::string_view line, upcoming;
+  if (!NextLine(folded_text, &pos, &line)) return result;
+  LineVerdictMemo::Probe probe = ProbeMemo(line, memo);
+  while (true) {
+    const bool more = NextLine(folded_text, &pos, &upcoming);
+    const LineVerdictMemo::Probe upcoming_probe =
+        more ? ProbeMemo(upcoming, memo) : LineVerdictMemo::Probe{};
+    strip_line(line, Classify(line, probe));
+    if (!more) break;
+    line = upcoming;
+    probe = upcoming_probe;
   }
   return result;
 }

@@ -54,10 +54,12 @@ struct StrippedText {
 // checks: the line patterns' RE2::Set pass for short lines, the inline
 // rules' literal scan for every line. Keyed by the line's 128-bit XXH3 and
 // tied to the rules' content: rules that differ from the ones its verdicts
-// came from (a reload) empty it first. Direct-mapped, 65,536 lines (1.5 MB,
+// came from (a reload) empty it first. Direct-mapped, 65,536 lines (512 KB,
 // allocated at first use): the lines of about as many articles as the
 // worker's FeatureMemo holds texts, so that a copy the feature memo knows
-// finds its paragraphs here too. Thread safety: none; one per worker thread.
+// finds its paragraphs here too. A slot is one word: 62 bits of the hash
+// (16 more chose the slot) and the verdict. Thread safety: none; one per
+// worker thread.
 class LineVerdictMemo {
  public:
   // A disabled memo keeps nothing (for a one-off call).
@@ -70,14 +72,17 @@ class LineVerdictMemo {
     uint64_t high = 0;
     bool operator==(const Hash&) const = default;
   };
-  struct Entry {
-    Hash line;
-    uint8_t verdict = 0;  // 0: empty, else a LineVerdict
+  // A line's slot and what the slot holds when it remembers the line, but
+  // for the verdict (the low two bits).
+  struct Probe {
+    uint64_t* slot = nullptr;
+    uint64_t check = 0;
   };
   static constexpr size_t kSlots = 65536;
+  static constexpr uint64_t kVerdictBits = 3;
   bool enabled_ = true;
   Hash rules_hash_;  // of the rules its verdicts came from
-  std::vector<Entry> entries_;
+  std::vector<uint64_t> slots_;  // 0: empty
 };
 
 class BoilerplateStripper {
@@ -113,8 +118,13 @@ class BoilerplateStripper {
     kBoilerplate = 2,     // a line rule removes it whole
     kInlineMayMatch = 3,  // not boilerplate; an inline rule may match
   };
-  // The line's verdict, from `memo` (may be null) when it holds it.
-  LineVerdict Classify(std::string_view line, LineVerdictMemo* memo) const;
+  // Where `memo` (may be null) keeps the line's verdict; starts loading
+  // the slot, which the caller reads a line later (it is a cache miss).
+  LineVerdictMemo::Probe ProbeMemo(std::string_view line,
+                                   LineVerdictMemo* memo) const;
+  // The line's verdict, from the memo slot `probe` when it holds it.
+  LineVerdict Classify(std::string_view line,
+                       const LineVerdictMemo::Probe& probe) const;
   LineVerdict ClassifyUncached(std::string_view line) const;
   bool IsBoilerplateLine(std::string_view line) const;
   static LineVerdictMemo::Hash HashOf(std::string_view text);
