@@ -262,13 +262,27 @@ size_t NonAsciiRunEnd(std::string_view text, size_t pos) {
   return pos;
 }
 
-// Appends `ascii` with A-Z lower-cased.
+// Appends `ascii` (bytes below 0x80) with A-Z lower-cased.
 void AppendAsciiLowercase(std::string_view ascii, std::string* out) {
   size_t old_size = out->size();
   out->append(ascii);
-  for (char& c : std::span(out->data() + old_size, ascii.size())) {
-    c = AsciiLower(c);
+  char* data = out->data() + old_size;
+  size_t i = 0;
+#ifdef __SSE2__
+  // Sixteen bytes at a time; below 0x80 the signed compares are unsigned.
+  const __m128i before_upper = _mm_set1_epi8('A' - 1);
+  const __m128i after_upper = _mm_set1_epi8('Z' + 1);
+  const __m128i case_bit = _mm_set1_epi8(0x20);
+  for (; i + 16 <= ascii.size(); i += 16) {
+    auto* block = reinterpret_cast<__m128i*>(data + i);
+    const __m128i bytes = _mm_loadu_si128(block);
+    const __m128i upper = _mm_and_si128(_mm_cmpgt_epi8(bytes, before_upper),
+                                        _mm_cmplt_epi8(bytes, after_upper));
+    _mm_storeu_si128(block,
+                     _mm_or_si128(bytes, _mm_and_si128(upper, case_bit)));
   }
+#endif
+  for (char& c : std::span(data + i, ascii.size() - i)) c = AsciiLower(c);
 }
 
 // Code points for utf8proc: a fixed buffer for the usual short runs, the
