@@ -33,11 +33,10 @@ std::vector<uint64_t> ShortLineHashes(std::string_view normalized_text,
                                       size_t max_words) {
   std::vector<uint64_t> hashes;
   std::vector<std::string_view> scratch;
-  for (std::string_view line :
-       Split(normalized_text, '\n', /*skip_empty=*/true)) {
+  ForEachNonEmptyPiece(normalized_text, '\n', [&](std::string_view line) {
     uint64_t hash = ShortLineHash(line, max_words, &scratch);
     if (hash != 0) hashes.push_back(hash);
-  }
+  });
   return hashes;
 }
 
@@ -48,16 +47,15 @@ size_t RemoveLearnedLines(const LearnedBoilerplate& learned, size_t max_words,
   kept.reserve(normalized_text->size());
   size_t removed = 0;
   std::vector<std::string_view> scratch;
-  for (std::string_view line :
-       Split(*normalized_text, '\n', /*skip_empty=*/true)) {
+  ForEachNonEmptyPiece(*normalized_text, '\n', [&](std::string_view line) {
     uint64_t hash = ShortLineHash(line, max_words, &scratch);
     if (hash != 0 && learned.Contains(hash)) {
       ++removed;
-      continue;
+      return;
     }
     if (!kept.empty()) kept.push_back('\n');
     kept.append(line);
-  }
+  });
   if (removed > 0) normalized_text->swap(kept);
   return removed;
 }

@@ -41,6 +41,20 @@ std::string StrCat(const Pieces&... pieces) {
 std::vector<std::string_view> Split(std::string_view text, char separator,
                                     bool skip_empty = false);
 
+// Calls on_piece(piece) for each non-empty piece of `text` between
+// `separator`s, in order: Split(text, separator, true) without the vector.
+template <typename OnPiece>
+void ForEachNonEmptyPiece(std::string_view text, char separator,
+                          OnPiece on_piece) {
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find(separator, pos);
+    if (end == std::string_view::npos) end = text.size();
+    if (end > pos) on_piece(text.substr(pos, end - pos));
+    pos = end + 1;
+  }
+}
+
 // `text` without leading and trailing ASCII whitespace.
 std::string_view StripAsciiWhitespace(std::string_view text);
 
