@@ -45,6 +45,15 @@ TEST(BoilerplateRulesTest, ReportsBadRulesWithLineNumbers) {
   auto bad_regex = BoilerplateStripper::FromRules("line-re (unclosed\n");
   ASSERT_FALSE(bad_regex.ok());
   EXPECT_TRUE(Contains(std::string(bad_regex.status().message()), "bad regex"));
+  // A pattern that parses but is too big to compile is named by its line.
+  std::string too_big = "line-re fine\nline-re ";
+  for (int i = 0; i < 1000; ++i) too_big += StrCat("q", i, "\\w{1000}|");
+  too_big += "x\n";
+  auto big_regex = BoilerplateStripper::FromRules(too_big);
+  ASSERT_FALSE(big_regex.ok());
+  EXPECT_TRUE(
+      Contains(std::string(big_regex.status().message()), "line 2: bad regex"))
+      << big_regex.status();
   EXPECT_FALSE(
       BoilerplateStripper::FromRules("option line-max-words zero\n").ok());
   EXPECT_FALSE(BoilerplateStripper::FromRules("line\n").ok());
