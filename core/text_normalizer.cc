@@ -714,6 +714,16 @@ void Tokenize(std::string_view text, std::vector<std::string_view>* tokens) {
   });
 }
 
+bool TokenizeAtMost(std::string_view text, size_t limit,
+                    std::vector<std::string_view>* tokens) {
+  size_t words = 0;
+  return ScanWords(text, [&](size_t begin, size_t end) {
+    if (++words > limit) return false;
+    tokens->push_back(text.substr(begin, end - begin));
+    return true;
+  });
+}
+
 bool HasMoreWordsThan(std::string_view text, size_t limit) {
   size_t words = 0;
   return !ScanWords(text, [&](size_t, size_t) { return ++words <= limit; });
