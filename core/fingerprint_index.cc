@@ -221,6 +221,14 @@ uint64_t FingerprintIndex::DecodeLink(uint64_t from, uint32_t link) const {
 }
 
 void FingerprintIndex::Insert(uint64_t fingerprint, uint64_t seq) {
+  // The bucket heads are random cache lines of tens of MB: start loading
+  // them all now, so that their misses overlap with each other and with
+  // the slot's claim instead of coming one per table below.
+  size_t head_index[kMaxTables];
+  for (int t = 0; t < num_tables_; ++t) {
+    head_index[t] = t * buckets_per_table_ + BucketOf(t, fingerprint);
+    __builtin_prefetch(&heads_[head_index[t]], /*rw=*/1);
+  }
   uint64_t number;
   std::atomic<uint32_t>* slot;
   for (;;) {
@@ -277,8 +285,7 @@ void FingerprintIndex::Insert(uint64_t fingerprint, uint64_t seq) {
   }
 
   for (int t = 0; t < num_tables_; ++t) {
-    std::atomic<uint32_t>& head =
-        heads_[t * buckets_per_table_ + BucketOf(t, fingerprint)];
+    std::atomic<uint32_t>& head = heads_[head_index[t]];
     // acquire: pairs with the release of the push that stored `h`, so the
     // chain behind `h` is visible to us and, transitively, to readers that
     // acquire our push.
