@@ -177,6 +177,15 @@ ShingleWindow::SeqGroup& ShingleWindow::SeqGroupFor(uint64_t seq) const {
 bool ShingleWindow::Insert(uint64_t seq, absl::Span<const uint32_t> shingles) {
   if (shingles.empty() || shingles.size() > arena_words_ / 2) return false;
   const uint32_t len = static_cast<uint32_t>(shingles.size());
+  // The anchors' bucket heads and the seq group are random cache lines of
+  // megabytes: start loading them now, so that their misses overlap with
+  // each other and with the writes below instead of coming one by one.
+  const uint32_t num_anchors =
+      static_cast<uint32_t>(std::min<size_t>(kMaxAnchors, len));
+  for (uint32_t i = 0; i < num_anchors; ++i) {
+    __builtin_prefetch(&anchor_heads_[AnchorBucket(shingles[i])], /*rw=*/1);
+  }
+  __builtin_prefetch(&SeqGroupFor(seq), /*rw=*/1);
 
   uint64_t number;
   for (;;) {
@@ -216,8 +225,6 @@ bool ShingleWindow::Insert(uint64_t seq, absl::Span<const uint32_t> shingles) {
                                              std::memory_order_release);
     checksum += ChecksumTerm(i, shingles[i]);
   }
-  const uint32_t num_anchors =
-      static_cast<uint32_t>(std::min<size_t>(kMaxAnchors, len));
   rec.seq.store(seq, std::memory_order_release);
   rec.offset.store(offset, std::memory_order_release);
   rec.checksum.store(checksum, std::memory_order_release);
