@@ -13,10 +13,12 @@ namespace {
 // The line's hash if it is short (1..max_words words), else 0.
 uint64_t ShortLineHash(std::string_view line, size_t max_words,
                        std::vector<std::string_view>* scratch) {
-  // Most lines are paragraphs: tokenizing stops at the first word past the
-  // limit instead of going through them whole.
+  // Most lines are paragraphs, settled by a word count that reads a block
+  // or two of them.
+  if (HasMoreWordsThan(line, max_words)) return 0;
   scratch->clear();
-  if (!TokenizeAtMost(line, max_words, scratch) || scratch->empty()) return 0;
+  Tokenize(line, scratch);
+  if (scratch->empty()) return 0;
   // Hash the words, not the bytes: punctuation and spacing do not matter.
   uint64_t hash = 0x9e3779b97f4a7c15ull;
   for (std::string_view word : *scratch) {

@@ -46,12 +46,6 @@ std::string NormalizeForMatching(std::string_view text);
 // Appends the words of normalized `text` to *tokens (views into `text`).
 void Tokenize(std::string_view text, std::vector<std::string_view>* tokens);
 
-// Tokenize, but only for a text of at most `limit` words: false when
-// `text` has more (reading no further than the word after the limit, and
-// leaving *tokens with the first words appended).
-bool TokenizeAtMost(std::string_view text, size_t limit,
-                    std::vector<std::string_view>* tokens);
-
 // True when Tokenize would find more than `limit` words in `text`; reads
 // no further than the word after the limit and allocates nothing.
 bool HasMoreWordsThan(std::string_view text, size_t limit);
