@@ -10,6 +10,7 @@
 
 #include "core/article.h"
 #include "core/boilerplate.h"
+#include "core/boilerplate_learner.h"
 #include "core/copy_detector.h"
 #include "core/default_rules.h"
 #include "core/features.h"
@@ -92,6 +93,22 @@ void BM_NormalizeForMatching(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<int64_t>(bytes));
 }
 BENCHMARK(BM_NormalizeForMatching);
+
+// The boilerplate learner's pass over every article: the hashes of its
+// short lines (ns/article).
+void BM_ShortLineHashes(benchmark::State& state) {
+  std::vector<std::string> normalized;
+  for (const Article& a : DevArticles())
+    normalized.push_back(NormalizeForMatching(a.body));
+  size_t bytes = 0, i = 0;
+  for (auto _ : state) {
+    const std::string& text = normalized[i++ % normalized.size()];
+    benchmark::DoNotOptimize(ShortLineHashes(text, 12));
+    bytes += text.size();
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(bytes));
+}
+BENCHMARK(BM_ShortLineHashes);
 
 void BM_FeaturesAndSimHash(benchmark::State& state) {
   std::vector<std::string> normalized;

@@ -1,9 +1,14 @@
 #include "core/boilerplate_learner.h"
 
 #include <gtest/gtest.h>
+#include <xxhash.h>
 
+#include <fstream>
 #include <string>
+#include <vector>
 
+#include "core/article.h"
+#include "core/strings.h"
 #include "core/text_normalizer.h"
 
 namespace storyd {
@@ -59,6 +64,55 @@ TEST(BoilerplateLearnerTest, PunctuationAndSpacingDoNotMatter) {
   EXPECT_EQ(ShortLineHashes("share this:", 8),
             ShortLineHashes("share   this", 8));
   EXPECT_NE(ShortLineHashes("share this", 8), ShortLineHashes("share that", 8));
+}
+
+// The hashes come from the words of each line alone: each line tokenized
+// by itself, its words hashed in a chain when it has 1..max_words of them.
+// Checked on every dev article (several languages' punctuation, long and
+// short lines) and on edge cases of line breaks and blank lines.
+std::vector<uint64_t> ReferenceShortLineHashes(std::string_view text,
+                                               size_t max_words) {
+  std::vector<uint64_t> hashes;
+  for (std::string_view line : Split(text, '\n')) {
+    std::vector<std::string_view> words;
+    Tokenize(line, &words);
+    if (words.empty() || words.size() > max_words) continue;
+    uint64_t hash = 0x9e3779b97f4a7c15ull;
+    for (std::string_view word : words)
+      hash = XXH3_64bits_withSeed(word.data(), word.size(), hash);
+    hashes.push_back(hash == 0 ? 1 : hash);
+  }
+  return hashes;
+}
+
+TEST(BoilerplateLearnerTest, ShortLineHashesAreThoseOfEachLineAlone) {
+  std::vector<std::string> texts = {"",
+                                    "\n",
+                                    "one",
+                                    "one\n",
+                                    "\n\none two\n\n",
+                                    " , \n-- three four --\n.",
+                                    "a b c d e f g h i j k l\na b c d e f g h "
+                                    "i j k l m\nend",
+                                    "über straße\n東京 大阪\n"};
+  for (const char* name : {"neardup.jsonl", "ecbplus.jsonl"}) {
+    std::ifstream file(std::string(STORYD_TEST_DATA) + "/" + name);
+    ArticleParser parser(1 << 24);
+    std::string line;
+    while (std::getline(file, line)) {
+      ParsedArticle parsed = parser.Parse(line);
+      if (auto* article = std::get_if<Article>(&parsed))
+        texts.push_back(NormalizeForMatching(FoldTypography(article->body)));
+    }
+  }
+  ASSERT_GT(texts.size(), 1900u);
+  for (const std::string& text : texts) {
+    for (size_t max_words : {1, 5, 12}) {
+      ASSERT_EQ(ShortLineHashes(text, max_words),
+                ReferenceShortLineHashes(text, max_words))
+          << max_words << " " << text;
+    }
+  }
 }
 
 TEST(BoilerplateLearnerTest, MemoryStaysBounded) {
