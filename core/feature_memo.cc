@@ -28,6 +28,17 @@ const CopyFeatures* FeatureMemo::Find(const Key& key) {
   return &entry.features;
 }
 
+const std::vector<uint64_t>* FeatureMemo::FindShortLines(
+    const Key& key, size_t max_words) const {
+  if (entries_.empty() || max_words == 0) return nullptr;
+  const Entry& entry = entries_[SlotOf(key)];
+  if (!entry.filled || entry.key != key ||
+      entry.features.short_line_words != max_words) {
+    return nullptr;
+  }
+  return &entry.features.short_lines;
+}
+
 void FeatureMemo::Store(const Key& key, const CopyFeatures& features) {
   if (slots_ == 0) return;
   if (entries_.empty()) entries_.resize(slots_);
@@ -50,6 +61,14 @@ void FeatureMemo::Store(const Key& key, const CopyFeatures& features) {
   entry.features.shingle_set_hash = features.shingle_set_hash;
   held.assign(features.shingles.begin(), features.shingles.end());
   held_shingles_ = held_shingles_ - before + held.capacity();
+  if (features.short_line_words != 0 &&
+      features.short_lines.size() <= kMaxShortLines) {
+    entry.features.short_lines = features.short_lines;
+    entry.features.short_line_words = features.short_line_words;
+  } else {
+    entry.features.short_lines.clear();
+    entry.features.short_line_words = 0;
+  }
 }
 
 }  // namespace storyd

@@ -1,7 +1,7 @@
 // FeatureMemo: the copy features of the texts a worker processed last, so
 // that a verbatim copy (the commonest article of a news stream, once its
 // boilerplate is stripped) is not tokenized, shingled and fingerprinted
-// again.
+// again, nor are its short lines hashed again for the boilerplate learner.
 //
 // A small direct-mapped cache, one per worker thread (it lives in
 // ProcessScratch): the key is the 128-bit XXH3 of the normalized text the
@@ -14,8 +14,9 @@
 // filled (about 1.2 KB each for a 2 KB article), and at most
 // kBudgetShingles shingles in all (8 MB): a set that would pass the budget
 // is not kept, and neither is one of more than kMaxShingles (a text of
-// about 10 KB and more). So a worker's memo stays under 8.5 MB whatever
-// the input.
+// about 10 KB and more). Short-line hashes, at most kMaxShortLines a text,
+// add at most 2 MB. So a worker's memo stays under 10.5 MB whatever the
+// input.
 //
 // Thread safety: none; each worker keeps its own.
 #ifndef STORYD_CORE_FEATURE_MEMO_H_
@@ -33,6 +34,11 @@ struct CopyFeatures {
   uint64_t simhash = 0;
   uint64_t shingle_set_hash = 0;   // ShingleWindow::ContentHash (0: none)
   std::vector<uint32_t> shingles;  // sorted, unique
+  // The boilerplate learner's hashes of the same text's short lines
+  // (ShortLineHashes with lines of up to short_line_words words), when
+  // they are kept with the features; short_line_words 0: they are not.
+  std::vector<uint64_t> short_lines;
+  size_t short_line_words = 0;
 };
 
 class FeatureMemo {
@@ -53,14 +59,20 @@ class FeatureMemo {
   static constexpr size_t kDefaultSlots = 4096;
   static constexpr size_t kMaxShingles = 2048;
   static constexpr size_t kBudgetShingles = size_t{1} << 21;
+  static constexpr size_t kMaxShortLines = 64;
 
   static Key KeyOf(std::string_view normalized_text, int shingle_size);
 
-  // The features stored under `key`, or null.
+  // The features stored under `key`, or null. Counts a hit.
   const CopyFeatures* Find(const Key& key);
+  // The short-line hashes stored under `key` for lines of up to
+  // `max_words` words, or null. Not counted as a hit.
+  const std::vector<uint64_t>* FindShortLines(const Key& key,
+                                              size_t max_words) const;
   // Keeps a copy of `features` under `key`, in place of what its slot held
   // (nothing when the set has more than kMaxShingles or would pass the
-  // budget; the slot is then emptied).
+  // budget; the slot is then emptied). Its short-line hashes are kept
+  // when there are at most kMaxShortLines of them.
   void Store(const Key& key, const CopyFeatures& features);
 
   size_t slots() const { return slots_; }

@@ -94,18 +94,28 @@ bool ArticleProcessor::Prepare(ArticleParser* parser, uint64_t seq,
   StrippedText cleaned =
       Clean(out->article, /*record_removed=*/false, &scratch->line_verdicts);
   *normalized = NormalizeForMatching(cleaned.text);
+  const int shingle_size = detector_->config().shingle_size;
+  FeatureMemo::Key memo_key = FeatureMemo::KeyOf(*normalized, shingle_size);
+  // Whether out->short_lines are those of the text under memo_key.
+  bool short_lines_of_key = false;
   out->short_lines.clear();
   if (learner_.enabled) {
     // The learner counts every short line; the ones it already knows as
     // boilerplate leave before fingerprinting and term extraction.
-    out->short_lines = ShortLineHashes(*normalized, learner_.max_line_words);
-    if (learned != nullptr) {
-      RemoveLearnedLines(*learned, learner_.max_line_words, normalized);
+    const size_t max_words = learner_.max_line_words;
+    if (const std::vector<uint64_t>* known_lines =
+            scratch->feature_memo.FindShortLines(memo_key, max_words)) {
+      out->short_lines = *known_lines;
+    } else {
+      out->short_lines = ShortLineHashes(*normalized, max_words);
+    }
+    short_lines_of_key = true;
+    if (learned != nullptr &&
+        RemoveLearnedLines(*learned, max_words, normalized) > 0) {
+      memo_key = FeatureMemo::KeyOf(*normalized, shingle_size);
+      short_lines_of_key = false;
     }
   }
-  const int shingle_size = detector_->config().shingle_size;
-  const FeatureMemo::Key memo_key =
-      FeatureMemo::KeyOf(*normalized, shingle_size);
   if (const CopyFeatures* known = scratch->feature_memo.Find(memo_key)) {
     // A text this worker has fingerprinted already: a verbatim copy. Its
     // tokens are made only if its story terms are wanted (Finish).
@@ -126,6 +136,10 @@ bool ArticleProcessor::Prepare(ArticleParser* parser, uint64_t seq,
       features.shingles.empty() ? 0
                                 : ShingleWindow::ContentHash(features.shingles);
   computed.shingles = std::move(features.shingles);
+  if (short_lines_of_key) {
+    computed.short_lines = out->short_lines;
+    computed.short_line_words = learner_.max_line_words;
+  }
   scratch->feature_memo.Store(memo_key, computed);
   out->fingerprint = computed.simhash;
   out->shingle_set_hash =

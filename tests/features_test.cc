@@ -182,6 +182,35 @@ TEST(FeatureMemoTest, ReturnsWhatWasStoredForTheSameTextOnly) {
   EXPECT_EQ(memo.Find(FeatureMemo::KeyOf("the first text", 2)), nullptr);
 }
 
+// Short-line hashes kept with a text's features are given back for the
+// same text and word limit only, not counted as hits, and not kept when
+// there are too many or when the features come without them.
+TEST(FeatureMemoTest, KeepsShortLinesWithTheFeatures) {
+  FeatureMemo memo(8);
+  const FeatureMemo::Key key = FeatureMemo::KeyOf("a text", 3);
+  CopyFeatures features;
+  features.shingles = {1, 2};
+  features.short_lines = {7, 8};
+  features.short_line_words = 12;
+  memo.Store(key, features);
+  const std::vector<uint64_t>* lines = memo.FindShortLines(key, 12);
+  ASSERT_NE(lines, nullptr);
+  EXPECT_EQ(*lines, features.short_lines);
+  EXPECT_EQ(memo.FindShortLines(key, 8), nullptr);
+  EXPECT_EQ(memo.FindShortLines(FeatureMemo::KeyOf("a text.", 3), 12), nullptr);
+  EXPECT_EQ(memo.hits(), 0u);
+  features.short_lines.assign(FeatureMemo::kMaxShortLines + 1, 9);
+  memo.Store(key, features);
+  EXPECT_EQ(memo.FindShortLines(key, 12), nullptr);
+  ASSERT_NE(memo.Find(key), nullptr);
+  features.short_lines = {7};
+  memo.Store(key, features);
+  ASSERT_NE(memo.FindShortLines(key, 12), nullptr);
+  features.short_line_words = 0;
+  memo.Store(key, features);
+  EXPECT_EQ(memo.FindShortLines(key, 12), nullptr);
+}
+
 TEST(FeatureMemoTest, KeepsTheLastTextOfEachSlotAndCanBeTurnedOff) {
   FeatureMemo memo(3);  // rounded up to 4 slots
   EXPECT_EQ(memo.slots(), 4u);

@@ -264,6 +264,47 @@ TEST(PipelineTest, FeatureMemoChangesNoOutput) {
   }
 }
 
+// The memo also gives a copy the learner's short-line hashes of its text,
+// the same as hashing them again: on re-sent neardup articles, with
+// learned lines taken out of some texts (so that a text's memo entry can
+// be of the text without them) and without.
+TEST(PipelineTest, FeatureMemoGivesTheShortLinesOfEachText) {
+  const std::vector<std::string> input =
+      NeardupWithResends(/*variations=*/true);
+  BoilerplateStripper stripper = *BoilerplateStripper::Load("");
+  CopyDetector detector{CopyConfig{}};
+  ArticleProcessor processor(&stripper, &detector, &TermPrior::Embedded(),
+                             StoryConfig{}.terms);
+  processor.set_keep_shingles(true);
+  ArticleParser parser(1 << 20);
+  // Learn the short lines that recur most: each record its own group.
+  LearnerConfig learner_config;
+  BoilerplateLearner learner(learner_config);
+  for (size_t i = 0; i < input.size(); ++i) {
+    ProcessedArticle processed;
+    processor.Process(&parser, i, input[i], "", nullptr, &processed);
+    learner.Observe(i, processed.short_lines);
+  }
+  std::shared_ptr<const LearnedBoilerplate> learned = learner.Snapshot();
+  ASSERT_GT(learned->size(), 0u);
+  ProcessScratch scratch;
+  size_t with_short_lines = 0;
+  for (const LearnedBoilerplate* lines :
+       {learned.get(), static_cast<const LearnedBoilerplate*>(nullptr)}) {
+    for (size_t i = 0; i < input.size(); ++i) {
+      ProcessedArticle memo, fresh;
+      processor.Process(&parser, i, input[i], "", lines, &memo, &scratch);
+      processor.Process(&parser, i, input[i], "", lines, &fresh);
+      ASSERT_EQ(memo.short_lines, fresh.short_lines) << input[i].substr(0, 80);
+      ASSERT_EQ(memo.fingerprint, fresh.fingerprint);
+      ASSERT_EQ(memo.shingles, fresh.shingles);
+      with_short_lines += memo.short_lines.empty() ? 0 : 1;
+    }
+  }
+  EXPECT_GT(with_short_lines, input.size());
+  EXPECT_GT(scratch.feature_memo.hits(), 500u);
+}
+
 // The memo's key is the text the features are computed from: after the
 // learned boilerplate lines are removed, which the same body can have or
 // not as the learner learns.
@@ -304,6 +345,21 @@ TEST(PipelineTest, FeatureMemoKeysTheTextAfterLearnedLinesLeave) {
   EXPECT_EQ(after.shingles, expected.shingles);
   EXPECT_NE(before.shingles, expected.shingles);
   EXPECT_EQ(scratch.feature_memo.hits(), 0u);
+  // The text without the prompt is now in the memo, from "b"; its entry
+  // holds no short-line hashes of the text with the prompt: a record of
+  // the shorter text gets its own.
+  const std::string shorter_body =
+      "The ministers met in Geneva on Tuesday to discuss the ceasefire.\n"
+      "They agreed to meet again next week, the spokesman said, after "
+      "talks that lasted late into the night.";
+  ProcessedArticle shorter, shorter_fresh;
+  processor.Process(&parser, 3, RecordJson("d", "Talks", shorter_body), "",
+                    nullptr, &shorter, &scratch);
+  processor.Process(&parser, 4, RecordJson("e", "Talks", shorter_body), "",
+                    nullptr, &shorter_fresh, &fresh);
+  EXPECT_EQ(scratch.feature_memo.hits(), 1u);
+  EXPECT_EQ(shorter.short_lines, shorter_fresh.short_lines);
+  EXPECT_EQ(shorter.short_lines.size(), 1u);
 }
 
 // Leaving the SimHash index unsearched for verbatim copies changes no
