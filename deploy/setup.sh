@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
   cmake ninja-build g++ pkg-config clang libclang-rt-14-dev clang-format
   libsimdjson-dev libutf8proc-dev libtomlplusplus-dev libcli11-dev libre2-dev
-  libxxhash-dev libabsl-dev librdkafka-dev libsystemd-dev
+  libxxhash-dev libabsl-dev librdkafka-dev libsystemd-dev libjemalloc-dev
   libgtest-dev libgmock-dev libbenchmark-dev python3 systemd maven openjdk-17-jre-headless curl
   "$@"
 )
