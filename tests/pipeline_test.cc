@@ -264,6 +264,20 @@ TEST(PipelineTest, FeatureMemoChangesNoOutput) {
   }
 }
 
+// A processor on the shipped rules and default copy indexes, keeping its
+// articles' shingles, with a parser: for tests that call it directly.
+struct OneProcessor {
+  OneProcessor() { processor.set_keep_shingles(true); }
+  OneProcessor(const OneProcessor&) = delete;
+  OneProcessor& operator=(const OneProcessor&) = delete;
+
+  BoilerplateStripper stripper = *BoilerplateStripper::Load("");
+  CopyDetector detector{CopyConfig{}};
+  ArticleProcessor processor{&stripper, &detector, &TermPrior::Embedded(),
+                             StoryConfig{}.terms};
+  ArticleParser parser{1 << 20};
+};
+
 // The memo also gives a copy the learner's short-line hashes of its text,
 // the same as hashing them again: on re-sent neardup articles, with
 // learned lines taken out of some texts (so that a text's memo entry can
@@ -271,12 +285,9 @@ TEST(PipelineTest, FeatureMemoChangesNoOutput) {
 TEST(PipelineTest, FeatureMemoGivesTheShortLinesOfEachText) {
   const std::vector<std::string> input =
       NeardupWithResends(/*variations=*/true);
-  BoilerplateStripper stripper = *BoilerplateStripper::Load("");
-  CopyDetector detector{CopyConfig{}};
-  ArticleProcessor processor(&stripper, &detector, &TermPrior::Embedded(),
-                             StoryConfig{}.terms);
-  processor.set_keep_shingles(true);
-  ArticleParser parser(1 << 20);
+  OneProcessor setup;
+  ArticleProcessor& processor = setup.processor;
+  ArticleParser& parser = setup.parser;
   // Learn the short lines that recur most: each record its own group.
   LearnerConfig learner_config;
   BoilerplateLearner learner(learner_config);
@@ -309,12 +320,9 @@ TEST(PipelineTest, FeatureMemoGivesTheShortLinesOfEachText) {
 // learned boilerplate lines are removed, which the same body can have or
 // not as the learner learns.
 TEST(PipelineTest, FeatureMemoKeysTheTextAfterLearnedLinesLeave) {
-  BoilerplateStripper stripper = *BoilerplateStripper::Load("");
-  CopyDetector detector{CopyConfig{}};
-  ArticleProcessor processor(&stripper, &detector, &TermPrior::Embedded(),
-                             StoryConfig{}.terms);
-  processor.set_keep_shingles(true);
-  ArticleParser parser(1 << 20);
+  OneProcessor setup;
+  ArticleProcessor& processor = setup.processor;
+  ArticleParser& parser = setup.parser;
   const std::string prompt = "Follow our live coverage of the summit";
   const std::string body =
       "The ministers met in Geneva on Tuesday to discuss the ceasefire.\n" +
