@@ -81,7 +81,7 @@ class LineVerdictMemo {
   static constexpr size_t kSlots = 65536;
   static constexpr uint64_t kVerdictBits = 3;
   bool enabled_ = true;
-  Hash rules_hash_;  // of the rules its verdicts came from
+  Hash rules_hash_;              // of the rules its verdicts came from
   std::vector<uint64_t> slots_;  // 0: empty
 };
 
