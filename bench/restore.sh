@@ -64,6 +64,7 @@ trap cleanup EXIT
 if [ "$build_dir" = "$root/build" ]; then
   "$root/deploy/build.sh" storyd changelog_fill >/dev/null
 else
+  "$root/deploy/setup.sh"
   if [ ! -f "$build_dir/CMakeCache.txt" ]; then
     cmake -S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
   fi

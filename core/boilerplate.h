@@ -52,14 +52,14 @@ struct StrippedText {
 // and a copy, even one scraped with other boilerplate, repeats the
 // paragraphs of its original), so that a line seen before skips the rule
 // checks: the line patterns' RE2::Set pass for short lines, the inline
-// rules' literal scan for every line. Keyed by the line's 128-bit XXH3 and
-// tied to the rules' content: rules that differ from the ones its verdicts
-// came from (a reload) empty it first. Direct-mapped, 65,536 lines (512 KB,
-// allocated at first use): the lines of about as many articles as the
-// worker's FeatureMemo holds texts, so that a copy the feature memo knows
-// finds its paragraphs here too. A slot is one word: 62 bits of the hash
-// (16 more chose the slot) and the verdict. Thread safety: none; one per
-// worker thread.
+// rules' literal scan for every line. Tied to the rules' content: rules
+// that differ from the ones its verdicts came from (a reload) empty it
+// first. Direct-mapped, 65,536 lines (512 KB, allocated at first use): the
+// lines of about as many articles as the worker's FeatureMemo holds texts,
+// so that a copy the feature memo knows finds its paragraphs here too. A
+// slot is one word: 62 bits of the line's 128-bit XXH3 and the verdict; 16
+// more bits of the hash chose the slot, so two lines are told apart by 78
+// bits. Thread safety: none; one per worker thread.
 class LineVerdictMemo {
  public:
   // A disabled memo keeps nothing (for a one-off call).

@@ -28,14 +28,15 @@ const CopyFeatures* FeatureMemo::Find(const Key& key) {
   return &entry.features;
 }
 
-const std::vector<uint64_t>* FeatureMemo::FindShortLines(
-    const Key& key, size_t max_words) const {
+const std::vector<uint64_t>* FeatureMemo::FindShortLines(const Key& key,
+                                                         size_t max_words) {
   if (entries_.empty() || max_words == 0) return nullptr;
   const Entry& entry = entries_[SlotOf(key)];
   if (!entry.filled || entry.key != key ||
       entry.features.short_line_words != max_words) {
     return nullptr;
   }
+  ++short_line_hits_;
   return &entry.features.short_lines;
 }
 

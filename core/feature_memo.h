@@ -66,9 +66,8 @@ class FeatureMemo {
   // The features stored under `key`, or null. Counts a hit.
   const CopyFeatures* Find(const Key& key);
   // The short-line hashes stored under `key` for lines of up to
-  // `max_words` words, or null. Not counted as a hit.
-  const std::vector<uint64_t>* FindShortLines(const Key& key,
-                                              size_t max_words) const;
+  // `max_words` words, or null. Counted apart (short_line_hits).
+  const std::vector<uint64_t>* FindShortLines(const Key& key, size_t max_words);
   // Keeps a copy of `features` under `key`, in place of what its slot held
   // (nothing when the set has more than kMaxShingles or would pass the
   // budget; the slot is then emptied). Its short-line hashes are kept
@@ -77,6 +76,7 @@ class FeatureMemo {
 
   size_t slots() const { return slots_; }
   uint64_t hits() const { return hits_; }
+  uint64_t short_line_hits() const { return short_line_hits_; }
   // Shingles the slots' buffers can hold in all (what the memo allocated).
   size_t held_shingles() const { return held_shingles_; }
 
@@ -92,6 +92,7 @@ class FeatureMemo {
 
   size_t slots_;
   uint64_t hits_ = 0;
+  uint64_t short_line_hits_ = 0;
   size_t held_shingles_ = 0;    // sum of the slots' buffer capacities
   std::vector<Entry> entries_;  // empty until the first Store
 };

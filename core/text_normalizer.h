@@ -46,8 +46,10 @@ std::string NormalizeForMatching(std::string_view text);
 // Appends the words of normalized `text` to *tokens (views into `text`).
 void Tokenize(std::string_view text, std::vector<std::string_view>* tokens);
 
-// True when Tokenize would find more than `limit` words in `text`; reads
-// no further than the word after the limit and allocates nothing.
+// True when Tokenize would find more than `limit` words in `text`; stops
+// in the 64-byte block that holds the word after the limit (a text with
+// non-ASCII bytes is scanned again from its start, up to that word) and
+// allocates nothing.
 bool HasMoreWordsThan(std::string_view text, size_t limit);
 
 // True when `text` is well-formed UTF-8.

@@ -45,10 +45,11 @@ TEST(BoilerplateRulesTest, ReportsBadRulesWithLineNumbers) {
   auto bad_regex = BoilerplateStripper::FromRules("line-re (unclosed\n");
   ASSERT_FALSE(bad_regex.ok());
   EXPECT_TRUE(Contains(std::string(bad_regex.status().message()), "bad regex"));
-  // A pattern that parses but is too big to compile is named by its line.
+  // A pattern that parses but is too big to compile is named by its line,
+  // also with good patterns before and after it.
   std::string too_big = "line-re fine\nline-re ";
   for (int i = 0; i < 1000; ++i) too_big += StrCat("q", i, "\\w{1000}|");
-  too_big += "x\n";
+  too_big += "x\nline-re also fine\n";
   auto big_regex = BoilerplateStripper::FromRules(too_big);
   ASSERT_FALSE(big_regex.ok());
   EXPECT_TRUE(

@@ -199,6 +199,10 @@ TEST(FeatureMemoTest, KeepsShortLinesWithTheFeatures) {
   EXPECT_EQ(memo.FindShortLines(key, 8), nullptr);
   EXPECT_EQ(memo.FindShortLines(FeatureMemo::KeyOf("a text.", 3), 12), nullptr);
   EXPECT_EQ(memo.hits(), 0u);
+  EXPECT_EQ(memo.short_line_hits(), 1u);
+  features.short_lines.assign(FeatureMemo::kMaxShortLines, 9);
+  memo.Store(key, features);
+  ASSERT_NE(memo.FindShortLines(key, 12), nullptr);
   features.short_lines.assign(FeatureMemo::kMaxShortLines + 1, 9);
   memo.Store(key, features);
   EXPECT_EQ(memo.FindShortLines(key, 12), nullptr);

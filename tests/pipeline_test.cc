@@ -314,6 +314,8 @@ TEST(PipelineTest, FeatureMemoGivesTheShortLinesOfEachText) {
   }
   EXPECT_GT(with_short_lines, input.size());
   EXPECT_GT(scratch.feature_memo.hits(), 500u);
+  // The second pass (no learned lines) finds every text's short lines.
+  EXPECT_GT(scratch.feature_memo.short_line_hits(), input.size() / 2);
 }
 
 // The memo's key is the text the features are computed from: after the
