@@ -113,6 +113,9 @@ void CopyDetector::AddFingerprintMatches(uint64_t seq, uint64_t fingerprint,
                                          bool earlier_only) const {
   std::vector<FingerprintMatch> fingerprint_matches;
   fingerprints_.Lookup(fingerprint, &fingerprint_matches);
+  // The copies of a popular text all match, with one set between them:
+  // it is intersected once.
+  std::vector<ShingleWindow::KnownSet> intersected;
   for (const FingerprintMatch& match : fingerprint_matches) {
     if (match.seq == seq || (earlier_only && match.seq > seq)) continue;
     auto known = std::find_if(
@@ -125,8 +128,9 @@ void CopyDetector::AddFingerprintMatches(uint64_t seq, uint64_t fingerprint,
     // Confirm by containment while the candidate's set is in the window;
     // past the window the fingerprint alone decides.
     std::optional<ShingleMatch> confirmed =
-        shingles.empty() ? std::nullopt
-                         : window_.Containment(shingles, match.seq);
+        shingles.empty()
+            ? std::nullopt
+            : window_.Containment(shingles, match.seq, &intersected);
     if (confirmed.has_value()) {
       if (Accept(*confirmed, shingles.size())) {
         out->push_back({match.seq, confirmed->containment, match.distance,

@@ -679,7 +679,8 @@ bool ShingleWindow::CouldReach(size_t query_size, size_t candidate_size,
 }
 
 std::optional<ShingleMatch> ShingleWindow::Containment(
-    absl::Span<const uint32_t> shingles, uint64_t seq) const {
+    absl::Span<const uint32_t> shingles, uint64_t seq,
+    std::vector<KnownSet>* known) const {
   const SeqGroup& group = SeqGroupFor(seq);
   for (int c = 0; c < SeqGroup::kCells; ++c) {
     // acquire: pairs with the writer's release CAS, so the record's published
@@ -689,7 +690,7 @@ std::optional<ShingleMatch> ShingleWindow::Containment(
     const std::optional<RecordView> view = ReadRecord(number);
     if (!view.has_value() || view->seq != seq) continue;
     return Match(shingles, ContentHash(shingles), *view,
-                 /*min_containment=*/0, /*known=*/nullptr);
+                 /*min_containment=*/0, known);
   }
   return std::nullopt;
 }

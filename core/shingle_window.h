@@ -179,11 +179,23 @@ class ShingleWindow {
       uint64_t seq) const;
   static constexpr size_t kMaxIdenticalWalk = 16;
 
+  // A set intersected earlier in one search, by size and content hash:
+  // copies of one text share their set, so the later ones need no second
+  // intersection.
+  struct KnownSet {
+    uint64_t content_hash;
+    uint32_t len;
+    uint32_t shared;
+  };
+
   // Containment between `shingles` and the live entry stored under `seq`, or
   // nullopt if there is none (expired, overwritten, evicted from the seq
-  // table, or concurrently being written). REQUIRES: shingles sorted, unique.
-  std::optional<ShingleMatch> Containment(absl::Span<const uint32_t> shingles,
-                                          uint64_t seq) const;
+  // table, or concurrently being written). `known` (may be null) carries the
+  // sets intersected so far between calls for one query. REQUIRES: shingles
+  // sorted, unique.
+  std::optional<ShingleMatch> Containment(
+      absl::Span<const uint32_t> shingles, uint64_t seq,
+      std::vector<KnownSet>* known = nullptr) const;
 
   // Bytes allocated (arena, records, anchor heads, seq table, object).
   size_t MemoryBytes() const;
@@ -246,12 +258,6 @@ class ShingleWindow {
   std::optional<uint32_t> Intersect(absl::Span<const uint32_t> shingles,
                                     const RecordView& view,
                                     uint32_t enough) const;
-  // A set intersected earlier in one lookup, by size and content hash.
-  struct KnownSet {
-    uint64_t content_hash;
-    uint32_t len;
-    uint32_t shared;
-  };
   // `known` (may be null) remembers intersections for the rest of a lookup.
   // A match whose containment is below `min_containment` may be reported
   // with a lower one (its set was not read to the end); 0 reads every set

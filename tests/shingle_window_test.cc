@@ -305,6 +305,29 @@ TEST(ShingleWindowTest, CopiesOfOneSetAllReportedWithTheExactCount) {
     std::sort(seqs.begin(), seqs.end());
     EXPECT_EQ(seqs, (std::vector<uint64_t>{1, 2, 3}));
   }
+  {
+    // Containment by seq, carrying the sets intersected between calls (as
+    // the fingerprint index's candidates are confirmed): every copy gets
+    // the exact count, from one intersection; an overwritten copy none.
+    ShingleWindow window(1024, 64);
+    const Set trimmed(stored.begin(), stored.begin() + 300);
+    for (uint64_t seq = 1; seq <= 4; ++seq) {
+      ASSERT_TRUE(window.Insert(seq, trimmed));
+    }
+    std::vector<ShingleWindow::KnownSet> known;
+    EXPECT_FALSE(window.Containment(query, 1, &known).has_value());
+    for (uint64_t seq = 2; seq <= 4; ++seq) {
+      const std::optional<ShingleMatch> m =
+          window.Containment(query, seq, &known);
+      ASSERT_TRUE(m.has_value()) << seq;
+      EXPECT_EQ(m->seq, seq);
+      EXPECT_EQ(m->shared, Shared(query, trimmed));
+      EXPECT_EQ(m->set_size, trimmed.size());
+    }
+    EXPECT_EQ(known.size(), 1u);
+    // Carried back to the overwritten one, the count is still not given.
+    EXPECT_FALSE(window.Containment(query, 1, &known).has_value());
+  }
 }
 
 TEST(ShingleWindowTest, TrimmedCopiesAreFoundUnrelatedAreNot) {
