@@ -623,6 +623,16 @@ bool AsciiWordMask64(const char* bytes, uint64_t* mask) {
 }
 #endif
 
+// The 64 bytes of `text` from `pos`; fewer at the end, copied into
+// `padded` after them NULs, which end a word as the end of the text does.
+const char* BlockAt(std::string_view text, size_t pos, char (&padded)[64]) {
+  const char* block = text.data() + pos;
+  if (text.size() - pos >= 64) return block;
+  std::memset(padded, 0, sizeof(padded));
+  std::memcpy(padded, block, text.size() - pos);
+  return padded;
+}
+
 // Calls on_word(begin, end) for each word of `text`, in order, until it
 // returns false. Returns false when stopped early.
 template <typename OnWord>
@@ -631,17 +641,9 @@ bool ScanWords(std::string_view text, OnWord on_word) {
   size_t pos = 0;
   size_t word_start = std::string_view::npos;  // of the open word, if any
   while (pos < size) {
-    // The next 64 bytes; fewer at the end, padded with NULs, which end a
-    // word as the end of the text does.
-    const char* block = text.data() + pos;
     char padded[64];
-    if (size - pos < 64) {
-      std::memset(padded, 0, sizeof(padded));
-      std::memcpy(padded, block, size - pos);
-      block = padded;
-    }
     uint64_t mask;
-    if (AsciiWordMask64(block, &mask)) {
+    if (AsciiWordMask64(BlockAt(text, pos, padded), &mask)) {
       // 64 ASCII bytes: words start and end where the mask changes.
       uint64_t open = word_start != std::string_view::npos ? 1 : 0;
       uint64_t previous = (mask << 1) | open;  // bit i: byte i - 1 in a word
@@ -723,15 +725,9 @@ bool HasMoreWordsThan(std::string_view text, size_t limit) {
   size_t words = 0;
   uint64_t open = 0;  // 1 when the byte before the block is in a word
   for (size_t pos = 0; pos < text.size(); pos += 64) {
-    const char* block = text.data() + pos;
     char padded[64];
-    if (text.size() - pos < 64) {
-      std::memset(padded, 0, sizeof(padded));
-      std::memcpy(padded, block, text.size() - pos);
-      block = padded;
-    }
     uint64_t mask;
-    if (!AsciiWordMask64(block, &mask)) {
+    if (!AsciiWordMask64(BlockAt(text, pos, padded), &mask)) {
       words = 0;
       return !ScanWords(text, [&](size_t, size_t) { return ++words <= limit; });
     }
