@@ -220,15 +220,18 @@ uint64_t FingerprintIndex::DecodeLink(uint64_t from, uint32_t link) const {
   return from + static_cast<uint64_t>(static_cast<int64_t>(delta));
 }
 
-void FingerprintIndex::Insert(uint64_t fingerprint, uint64_t seq) {
-  // The bucket heads are random cache lines of tens of MB: start loading
-  // them all now, so that their misses overlap with each other and with
-  // the slot's claim instead of coming one per table below.
-  size_t head_index[kMaxTables];
+void FingerprintIndex::PrefetchHeads(uint64_t fingerprint,
+                                     size_t* head_index) const {
   for (int t = 0; t < num_tables_; ++t) {
     head_index[t] = t * buckets_per_table_ + BucketOf(t, fingerprint);
-    __builtin_prefetch(&heads_[head_index[t]], /*rw=*/1);
+    __builtin_prefetch(&heads_[head_index[t]]);
   }
+}
+
+void FingerprintIndex::Insert(uint64_t fingerprint, uint64_t seq) {
+  // Loaded now, the heads' misses overlap with the slot's claim.
+  size_t head_index[kMaxTables];
+  PrefetchHeads(fingerprint, head_index);
   uint64_t number;
   std::atomic<uint32_t>* slot;
   for (;;) {
@@ -325,10 +328,7 @@ void FingerprintIndex::Lookup(uint64_t fingerprint,
   uint32_t head_low[kMaxTables];
   uint64_t current[kMaxTables];
   size_t head_index[kMaxTables];
-  for (int t = 0; t < num_tables_; ++t) {
-    head_index[t] = t * buckets_per_table_ + BucketOf(t, fingerprint);
-    __builtin_prefetch(&heads_[head_index[t]]);
-  }
+  PrefetchHeads(fingerprint, head_index);
   for (int t = 0; t < num_tables_; ++t) {
     // acquire: pairs with the release CAS of the push that stored it, making
     // that node's stamp, fields and link (and, transitively, the whole chain

@@ -193,6 +193,10 @@ class FingerprintIndex {
   // The slot_words_ words of slot `number` (see the .cc for the layout).
   std::atomic<uint32_t>* SlotFor(uint64_t number) const;
   void PrefetchSlot(uint64_t number, int table) const;
+  // Sets head_index[t] to the bucket head of `fingerprint` in each table and
+  // starts loading them: random cache lines of tens of MB, whose misses
+  // then overlap instead of coming one per table.
+  void PrefetchHeads(uint64_t fingerprint, size_t* head_index) const;
   // The packed link of `table` in a slot (0: none).
   uint32_t LoadLink(const std::atomic<uint32_t>* slot, int table) const;
   // Owner only: stores the packed link of `table`.
