@@ -20,24 +20,27 @@ FeatureMemo::Key FeatureMemo::KeyOf(std::string_view normalized_text,
   return {hash.low64, hash.high64};
 }
 
-const CopyFeatures* FeatureMemo::Find(const Key& key) {
+const CopyFeatures* FeatureMemo::Held(const Key& key) const {
   if (entries_.empty()) return nullptr;
   const Entry& entry = entries_[SlotOf(key)];
-  if (!entry.filled || entry.key != key) return nullptr;
-  ++hits_;
-  return &entry.features;
+  return entry.filled && entry.key == key ? &entry.features : nullptr;
+}
+
+const CopyFeatures* FeatureMemo::Find(const Key& key) {
+  const CopyFeatures* features = Held(key);
+  if (features != nullptr) ++hits_;
+  return features;
 }
 
 const std::vector<uint64_t>* FeatureMemo::FindShortLines(const Key& key,
                                                          size_t max_words) {
-  if (entries_.empty() || max_words == 0) return nullptr;
-  const Entry& entry = entries_[SlotOf(key)];
-  if (!entry.filled || entry.key != key ||
-      entry.features.short_line_words != max_words) {
+  const CopyFeatures* features = Held(key);
+  if (features == nullptr || max_words == 0 ||
+      features->short_line_words != max_words) {
     return nullptr;
   }
   ++short_line_hits_;
-  return &entry.features.short_lines;
+  return &features->short_lines;
 }
 
 void FeatureMemo::Store(const Key& key, const CopyFeatures& features) {

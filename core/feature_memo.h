@@ -86,6 +86,8 @@ class FeatureMemo {
     Key key;
     CopyFeatures features;
   };
+  // What the memo holds under `key`, or null; counts nothing.
+  const CopyFeatures* Held(const Key& key) const;
   size_t SlotOf(const Key& key) const {
     return static_cast<size_t>(key.low) & (entries_.size() - 1);
   }
