@@ -15,10 +15,12 @@
 #include <memory>
 #include <mutex>
 #include <ostream>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/str_format.h"
 #include "core/boilerplate.h"
 #include "core/copy_detector.h"
@@ -78,11 +80,15 @@ struct Delivery {
   Kind kind = kOutput;
   int32_t partition = -1;  // input partition and offset it answers for;
   int64_t offset = -1;     // -1 when it answers for none
-  std::string topic;
+  // One of the config's topic names, which outlive every delivery: a
+  // pointer, as the main loop makes two deliveries a record.
+  const std::string* topic = nullptr;
   int32_t topic_partition = RD_KAFKA_PARTITION_UA;
   std::string key;
   std::optional<std::string> value;  // nullopt: a tombstone
-  std::vector<std::pair<std::string, std::string>> headers;
+  // The storyd-instance header (changelog records), added when produced.
+  bool instance_header = false;
+  std::vector<std::pair<std::string, std::string>> headers;  // any others
   Clock::time_point consumed;
 };
 
@@ -788,7 +794,7 @@ void KafkaDaemon::EmitReady(std::chrono::milliseconds wait) {
         // Delivered again after a crash: its decision is already durable;
         // answer as before.
         assigner_->Skip(*processed);
-        delivery->topic = config_.kafka.output_topic;
+        delivery->topic = &config_.kafka.output_topic;
         delivery->key = processed->article.id;
         delivery->value = FormatAssignmentJson(replay->second.assignment);
         metrics_.replays.fetch_add(1, std::memory_order_relaxed);
@@ -807,7 +813,7 @@ void KafkaDaemon::EmitReady(std::chrono::milliseconds wait) {
     if (const InputProblem* problem = std::get_if<InputProblem>(&result)) {
       // Dead letter: the original bytes, the reason in headers.
       delivery->kind = Delivery::kDeadLetter;
-      delivery->topic = config_.kafka.dead_letter_topic;
+      delivery->topic = &config_.kafka.dead_letter_topic;
       delivery->key = job->key;
       delivery->value = std::move(job->value);
       delivery->headers = {
@@ -822,7 +828,7 @@ void KafkaDaemon::EmitReady(std::chrono::milliseconds wait) {
       continue;
     }
     const Assignment& assignment = std::get<Assignment>(result);
-    delivery->topic = config_.kafka.output_topic;
+    delivery->topic = &config_.kafka.output_topic;
     delivery->key = assignment.id;
     delivery->value = FormatAssignmentJson(assignment);
     switch (assignment.decision) {
@@ -886,12 +892,12 @@ void KafkaDaemon::ProduceChangelog(std::string key,
                                    std::optional<std::string> value) {
   auto delivery = std::make_unique<Delivery>();
   delivery->kind = Delivery::kChangelog;
-  delivery->topic = config_.kafka.changelog_topic;
+  delivery->topic = &config_.kafka.changelog_topic;
   // One partition: every instance reads one total order of changes.
   delivery->topic_partition = 0;
   delivery->key = std::move(key);
   delivery->value = std::move(value);
-  delivery->headers = {{kInstanceHeader, instance_id_}};
+  delivery->instance_header = true;
   delivery->consumed = Clock::now();
   Produce(std::move(delivery));
 }
@@ -905,7 +911,7 @@ void KafkaDaemon::AnnounceMerge(const MergeRecord& merge) {
   ProduceChangelog(MergeKey(merge.article_id), EncodeMergeRecord(merge));
   auto delivery = std::make_unique<Delivery>();
   delivery->kind = Delivery::kMerge;
-  delivery->topic = config_.kafka.output_topic;
+  delivery->topic = &config_.kafka.output_topic;
   delivery->key = StoryIdFor(merge.canonical_id);
   delivery->value = FormatMergeJson(merge);
   delivery->headers = {{kRecordTypeHeader, "story_merge"}};
@@ -915,9 +921,11 @@ void KafkaDaemon::AnnounceMerge(const MergeRecord& merge) {
 
 void KafkaDaemon::Produce(std::unique_ptr<Delivery> delivery) {
   BeginTransactionIfNeeded();
-  std::vector<rd_kafka_vu_t> values;
+  // Inline room for every record storyd writes (a dead letter's five
+  // headers included): no allocation in a call made twice a record.
+  absl::InlinedVector<rd_kafka_vu_t, 16> values;
   values.push_back(
-      {.vtype = RD_KAFKA_VTYPE_TOPIC, .u = {.cstr = delivery->topic.c_str()}});
+      {.vtype = RD_KAFKA_VTYPE_TOPIC, .u = {.cstr = delivery->topic->c_str()}});
   if (delivery->topic_partition != RD_KAFKA_PARTITION_UA) {
     values.push_back({.vtype = RD_KAFKA_VTYPE_PARTITION,
                       .u = {.i32 = delivery->topic_partition}});
@@ -932,13 +940,16 @@ void KafkaDaemon::Produce(std::unique_ptr<Delivery> delivery) {
     value.u.mem.size = delivery->value->size();
   }
   values.push_back(value);
-  for (const auto& [name, text] : delivery->headers) {
+  auto add_header = [&values](const char* name, std::string_view text) {
     rd_kafka_vu_t header{.vtype = RD_KAFKA_VTYPE_HEADER, .u = {}};
-    header.u.header.name = name.c_str();
+    header.u.header.name = name;
     header.u.header.val = text.data();
     header.u.header.size = static_cast<ssize_t>(text.size());
     values.push_back(header);
-  }
+  };
+  if (delivery->instance_header) add_header(kInstanceHeader, instance_id_);
+  for (const auto& [name, text] : delivery->headers)
+    add_header(name.c_str(), text);
   rd_kafka_vu_t flags{.vtype = RD_KAFKA_VTYPE_MSGFLAGS,
                       .u = {.i = RD_KAFKA_MSG_F_COPY}};
   values.push_back(flags);
@@ -960,7 +971,7 @@ void KafkaDaemon::Produce(std::unique_ptr<Delivery> delivery) {
       rd_kafka_poll(producer_.get(), 100);
       continue;
     }
-    log_ << "storyd: produce to " << delivery->topic << " failed: " << text
+    log_ << "storyd: produce to " << *delivery->topic << " failed: " << text
          << "; retrying" << std::endl;
     metrics_.delivery_failures.fetch_add(1, std::memory_order_relaxed);
     if (exactly_once_) {
@@ -976,7 +987,7 @@ void KafkaDaemon::Produce(std::unique_ptr<Delivery> delivery) {
 void KafkaDaemon::OnDelivery(const rd_kafka_message_t* message) {
   std::unique_ptr<Delivery> delivery(static_cast<Delivery*>(message->_private));
   if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    log_ << "storyd: delivery to " << delivery->topic
+    log_ << "storyd: delivery to " << *delivery->topic
          << " failed: " << rd_kafka_err2str(message->err) << std::endl;
     metrics_.delivery_failures.fetch_add(1, std::memory_order_relaxed);
     if (exactly_once_) {
