@@ -255,8 +255,9 @@ void ArticleProcessor::SearchEarlier(ProcessedArticle* out,
 }
 
 std::string StoryIdFor(std::string_view canonical_id) {
-  return absl::StrFormat("s%016x",
-                         XXH3_64bits(canonical_id.data(), canonical_id.size()));
+  std::string id = "s";
+  AppendHex16(XXH3_64bits(canonical_id.data(), canonical_id.size()), &id);
+  return id;
 }
 
 std::string FormatAssignmentJson(const Assignment& a) {
@@ -296,7 +297,9 @@ std::string FormatAssignmentJson(const Assignment& a) {
   field("hamming");
   out.append(a.hamming >= 0 ? StrCat(a.hamming) : "null");
   field("fingerprint");
-  out.append(absl::StrFormat("\"%016x\"", a.fingerprint));
+  out.push_back('"');
+  AppendHex16(a.fingerprint, &out);
+  out.push_back('"');
   optional_string("published_at",
                   a.published_at.empty()
                       ? std::nullopt

@@ -2,9 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <random>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "absl/strings/str_format.h"
 
 namespace storyd {
 namespace {
@@ -32,6 +36,24 @@ TEST(ForEachNonEmptyPieceTest, GivesSplitsNonEmptyPieces) {
   }
   EXPECT_EQ(Pieces("a b  c ", ' '),
             (std::vector<std::string_view>{"a", "b", "c"}));
+}
+
+// AppendHex16 writes what StrFormat("%016x") writes: the edges, every
+// nibble value in every position, and random values.
+TEST(AppendHex16Test, MatchesStrFormat) {
+  std::vector<uint64_t> values = {
+      0, 1, 0xf, 0x10, UINT64_MAX, 0x8000000000000000u, 0x0123456789abcdefu};
+  for (int position = 0; position < 16; ++position) {
+    for (uint64_t nibble = 0; nibble < 16; ++nibble)
+      values.push_back(nibble << (4 * position));
+  }
+  std::mt19937_64 random(7);
+  for (int i = 0; i < 1000; ++i) values.push_back(random());
+  for (uint64_t value : values) {
+    std::string out = "x";
+    AppendHex16(value, &out);
+    EXPECT_EQ(out, absl::StrFormat("x%016x", value)) << value;
+  }
 }
 
 }  // namespace
