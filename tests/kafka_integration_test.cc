@@ -176,6 +176,8 @@ TEST_F(KafkaIntegrationTest, BadMessagesGoToTheDeadLetterTopicWithReasons) {
   EXPECT_EQ(dead[5].value.size(),
             records[6].second.size());  // original bytes, all 10 MB
   EXPECT_EQ(dead[1].value, records[2].second);
+  // Rejected by the ordered stage, not by a worker: its bytes too.
+  EXPECT_EQ(dead[6].value, records[7].second);
 }
 
 TEST_F(KafkaIntegrationTest, SigtermDrainsAndARestartReemitsNothing) {
