@@ -60,7 +60,8 @@ struct PartitionListDeleter {
 using PartitionList =
     std::unique_ptr<rd_kafka_topic_partition_list_t, PartitionListDeleter>;
 
-// Thread-safe in librdkafka: a worker releases the record it has read.
+// rd_kafka_message_destroy is thread-safe: a Job releases its record on
+// whichever thread drops it last.
 struct MessageDeleter {
   void operator()(rd_kafka_message_t* message) const {
     rd_kafka_message_destroy(message);
