@@ -114,6 +114,7 @@ void CopyDetector::AddFingerprintMatches(uint64_t seq, uint64_t fingerprint,
                                          bool earlier_only) const {
   std::vector<FingerprintMatch> fingerprint_matches;
   fingerprints_.Lookup(fingerprint, &fingerprint_matches);
+  if (fingerprint_matches.empty()) return;
   // The candidates found before this lookup (the window's, at most
   // max_candidates), by seq: a fingerprint match among them only gets its
   // Hamming distance. The lookup reports each entry once, so the matches
