@@ -77,10 +77,9 @@ struct Job {
   int32_t partition = 0;
   int64_t offset = 0;
   int64_t timestamp_ms = 0;
-  std::string key;
   // The input record itself, until the ordered stage is done with it: a
-  // worker parses its bytes where librdkafka fetched them, and a dead
-  // letter copies them. Copying 2-4 KB a record on the main thread was its
+  // worker parses its key and bytes where librdkafka fetched them, and a
+  // dead letter copies them. Copying 2-4 KB a record on the main thread was its
   // largest single cost after the ordered stage (8 % of its samples at
   // saturation). Every Job is gone before the consumer is.
   KafkaMessage message;
@@ -90,6 +89,10 @@ struct Job {
   std::string_view Payload() const {
     if (message == nullptr || message->payload == nullptr) return {};
     return {static_cast<const char*>(message->payload), message->len};
+  }
+  std::string_view Key() const {
+    if (message == nullptr || message->key == nullptr) return {};
+    return {static_cast<const char*>(message->key), message->key_len};
   }
 };
 
@@ -218,7 +221,7 @@ class WorkerPool {
       }
       auto start = Clock::now();
       auto result = std::make_unique<ProcessedArticle>();
-      processor_->Process(&parser, job->seq, job->Payload(), job->key,
+      processor_->Process(&parser, job->seq, job->Payload(), job->Key(),
                           learned.get(), result.get(), &scratch);
       result->timestamp_ms = job->timestamp_ms;
       metrics_->process_seconds.Observe(
@@ -727,8 +730,6 @@ void KafkaDaemon::Submit(KafkaMessage message) {
   rd_kafka_timestamp_type_t timestamp_type;
   job->timestamp_ms =
       rd_kafka_message_timestamp(message.get(), &timestamp_type);
-  if (message->key != nullptr)
-    job->key.assign(static_cast<const char*>(message->key), message->key_len);
   job->message = std::move(message);
   job->consumed = Clock::now();
   ++in_flight_;
@@ -846,7 +847,7 @@ void KafkaDaemon::EmitReady(std::chrono::milliseconds wait) {
       // Dead letter: the original bytes, the reason in headers.
       delivery->kind = Delivery::kDeadLetter;
       delivery->topic = &config_.kafka.dead_letter_topic;
-      delivery->key = job->key;
+      delivery->key = std::string(job->Key());
       delivery->value = std::string(job->Payload());
       delivery->headers = {
           {"storyd-error", std::string(InputErrorName(problem->error))},
