@@ -141,6 +141,14 @@ consume_ts() {  # topic count -> file of {"timestamp","key","value"}
   "$tools" consume --brokers "$brokers" --topic "$1" --count "$2" --timestamps \
     --idle-timeout-ms 60000 2>/dev/null
 }
+storyd_through() {  # name count [exactly_once] -> its outputs, once all came
+  local storyd_pid
+  "$storyd" run --config "$(storyd_config "$1" "${3:-true}")" 2>"$work/$1.log" &
+  storyd_pid=$!
+  consume_ts "$run-$1-out" "$2"
+  kill -TERM "$storyd_pid"
+  wait "$storyd_pid"
+}
 for name in sat alo relay wsat wrelay; do
   topic "$name-in" 4
   topic "$name-out" 4
@@ -156,25 +164,16 @@ head -n 20000 "$work/input.jsonl" > "$work/warm-broker.jsonl"
 warm_records=$(grep -c . "$work/warm-broker.jsonl")
 "$tools" produce --brokers "$brokers" --topic "$run-wsat-in" --input "$work/warm-broker.jsonl" 2>/dev/null
 "$tools" produce --brokers "$brokers" --topic "$run-wrelay-in" --input "$work/warm-broker.jsonl" 2>/dev/null
-"$storyd" run --config "$(storyd_config wsat)" 2>"$work/wsat.log" &
-pid=$!
-consume_ts "$run-wsat-out" "$warm_records" >/dev/null
-kill -TERM "$pid"; wait "$pid"
+storyd_through wsat "$warm_records" >/dev/null
 "$relay" "$brokers" "$run-wrelay-in" "$run-wrelay-out" "$run-wrelay" "$warm_records" >/dev/null
 
 # 1. Saturation.
 "$tools" produce --brokers "$brokers" --topic "$run-sat-in" --input "$work/input.jsonl" 2>/dev/null
 "$tools" produce --brokers "$brokers" --topic "$run-relay-in" --input "$work/input.jsonl" 2>/dev/null
-"$storyd" run --config "$(storyd_config sat)" 2>"$work/sat.log" &
-pid=$!
-consume_ts "$run-sat-out" "$records" > "$work/sat-out.jsonl"
-kill -TERM "$pid"; wait "$pid"
+storyd_through sat "$records" > "$work/sat-out.jsonl"
 # The same at least once: no transactions.
 "$tools" produce --brokers "$brokers" --topic "$run-alo-in" --input "$work/input.jsonl" 2>/dev/null
-"$storyd" run --config "$(storyd_config alo false)" 2>"$work/alo.log" &
-pid=$!
-consume_ts "$run-alo-out" "$records" > "$work/alo-out.jsonl"
-kill -TERM "$pid"; wait "$pid"
+storyd_through alo "$records" false > "$work/alo-out.jsonl"
 "$relay" "$brokers" "$run-relay-in" "$run-relay-out" "$run-relay" "$records" >/dev/null
 consume_ts "$run-relay-out" "$records" > "$work/relay-out.jsonl"
 
