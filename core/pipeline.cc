@@ -310,53 +310,39 @@ std::string FormatAssignmentJson(const Assignment& a) {
 
 Assigner::Assigner(size_t history, const StoryConfig& story,
                    const LearnerConfig& learner)
-    : history_(std::max<size_t>(history, 1)),
-      resolver_(history),
+    : resolver_(history),
       stories_(story),
-      learner_(learner) {}
+      learner_(learner),
+      recent_(history) {}
 
-const Assigner::Remembered* Assigner::Recall(uint64_t seq) const {
-  auto it = recent_.find(seq);
-  return it == recent_.end() ? nullptr : &it->second;
+void Assigner::Remember(const RecentArticle& article) {
+  recent_.Add(article, keep_forgotten_ ? &forgotten_ : nullptr);
 }
 
-void Assigner::Remember(uint64_t seq, Remembered remembered) {
-  recent_.emplace(seq, std::move(remembered));
-  recent_order_.push_back(seq);
-  if (recent_order_.size() > history_) {
-    auto oldest = recent_.find(recent_order_.front());
-    seen_ids_.erase(oldest->second.id);
-    if (oldest->second.own && keep_forgotten_)
-      forgotten_.push_back(oldest->second.id);
-    recent_.erase(oldest);
-    recent_order_.pop_front();
-  }
-}
-
-const std::string& Assigner::MergedCanonical(
-    const std::string& canonical_id) const {
+std::string_view Assigner::MergedCanonical(
+    std::string_view canonical_id) const {
   // Merges point at an earlier story, so chains end; the bound guards
   // against a changelog that says otherwise.
-  const std::string* current = &canonical_id;
+  std::string_view current = canonical_id;
   for (int hop = 0; hop < 64; ++hop) {
-    auto it = merged_into_.find(*current);
+    auto it =
+        merged_into_.find(absl::string_view(current.data(), current.size()));
     if (it == merged_into_.end()) break;
-    current = &it->second;
+    current = it->second;
   }
-  return *current;
+  return current;
 }
 
-std::optional<int64_t> Assigner::TimestampOf(const std::string& id) const {
+std::optional<int64_t> Assigner::TimestampOf(std::string_view id) const {
   std::optional<uint64_t> seq = SeqOf(id);
-  const Remembered* remembered = seq.has_value() ? Recall(*seq) : nullptr;
-  if (remembered == nullptr) return std::nullopt;
+  std::optional<RecentArticle> remembered =
+      seq.has_value() ? Recall(*seq) : std::nullopt;
+  if (!remembered.has_value()) return std::nullopt;
   return remembered->timestamp_ms;
 }
 
 std::optional<uint64_t> Assigner::SeqOf(std::string_view id) const {
-  auto it = seen_ids_.find(std::string(id));
-  if (it == seen_ids_.end()) return std::nullopt;
-  return it->second;
+  return recent_.SeqOf(id);
 }
 
 void Assigner::Skip(const ProcessedArticle& processed) {
@@ -366,9 +352,9 @@ void Assigner::Skip(const ProcessedArticle& processed) {
 bool Assigner::ApplyArticle(uint64_t seq, const ArticleRecord& record,
                             bool own) {
   const Assignment& a = record.assignment;
-  if (!seen_ids_.try_emplace(a.id, seq).second) return false;
+  if (recent_.Contains(a.id)) return false;
   std::optional<uint64_t> original_seq;
-  const Remembered* original = nullptr;
+  std::optional<RecentArticle> original;
   if (a.dup_of.has_value()) {
     original_seq = SeqOf(*a.dup_of);
     if (original_seq.has_value()) original = Recall(*original_seq);
@@ -379,7 +365,7 @@ bool Assigner::ApplyArticle(uint64_t seq, const ArticleRecord& record,
   resolver_.ForgetIdentical(a.fingerprint);
   uint64_t story = seq;
   if (a.decision == StoryDecision::kCopy) {
-    if (original != nullptr) {
+    if (original.has_value()) {
       story = original->story;
     } else {
       story = stories_.KeyOf(a.canonical_id).value_or(seq);
@@ -403,7 +389,12 @@ bool Assigner::ApplyArticle(uint64_t seq, const ArticleRecord& record,
       terms.push_back({term, 1.0f, 0.0f});
     stories_.Observe(terms, record.published_unix_sec);
   }
-  Remember(seq, {a.id, a.canonical_id, story, record.timestamp_ms, own});
+  Remember({.seq = seq,
+            .id = a.id,
+            .canonical_id = a.canonical_id,
+            .story = story,
+            .timestamp_ms = record.timestamp_ms,
+            .own = own});
   return true;
 }
 
@@ -411,32 +402,32 @@ std::optional<MergeRecord> Assigner::FindSplit(
     const ArticleRecord& record, absl::Span<const CopyCandidate> copies) const {
   const Assignment& a = record.assignment;
   if (a.decision == StoryDecision::kCopy) return std::nullopt;
-  const std::string& remote = MergedCanonical(a.canonical_id);
+  const std::string_view remote = MergedCanonical(a.canonical_id);
   MergeRecord merge;
-  const Remembered* local = nullptr;  // an article of the other story
+  std::optional<RecentArticle> local;  // an article of the other story
   // A copy of one of ours is the strongest sign; the best one decides. The
   // article is no copy where it was decided, so any copy of ours is in
   // another copy group: a copy-only merge when the story is the same.
   // Only this instance's own decisions are second-guessed here: the other
   // instance's articles among themselves are its business.
   for (const CopyCandidate& candidate : copies) {
-    const Remembered* remembered = Recall(candidate.seq);
-    if (remembered == nullptr || !remembered->own) continue;
-    if (local == nullptr || candidate.score > merge.score) {
+    std::optional<RecentArticle> remembered = Recall(candidate.seq);
+    if (!remembered.has_value() || !remembered->own) continue;
+    if (!local.has_value() || candidate.score > merge.score) {
       local = remembered;
       merge.reason = MergeReason::kCopy;
       merge.match_id = remembered->id;
       merge.score = candidate.score;
     }
   }
-  if (local == nullptr && a.decision == StoryDecision::kNew &&
+  if (!local.has_value() && a.decision == StoryDecision::kNew &&
       !record.vector.empty()) {
     std::optional<StoryMatch> match = stories_.FindBest(
         record.vector, record.published_unix_sec, record.text_years);
     if (match.has_value() && stories_.Joins(*match)) {
-      const Remembered* first = Recall(match->story);
+      std::optional<RecentArticle> first = Recall(match->story);
       const std::string* first_id = stories_.FirstIdOf(match->story);
-      if (first != nullptr && first->own && first_id != nullptr &&
+      if (first.has_value() && first->own && first_id != nullptr &&
           MergedCanonical(*first_id) != remote) {
         local = first;
         merge.reason = MergeReason::kSameStory;
@@ -445,16 +436,15 @@ std::optional<MergeRecord> Assigner::FindSplit(
       }
     }
   }
-  if (local == nullptr) return std::nullopt;
+  if (!local.has_value()) return std::nullopt;
   // The other story's first article decides its age.
-  const std::string& other = MergedCanonical(local->canonical_id);
+  const std::string_view other = MergedCanonical(local->canonical_id);
   const int64_t other_timestamp =
       TimestampOf(other).value_or(local->timestamp_ms);
   const int64_t remote_timestamp =
       TimestampOf(remote).value_or(record.timestamp_ms);
   const bool remote_earlier =
-      std::pair(remote_timestamp, std::string_view(remote)) <
-      std::pair(other_timestamp, std::string_view(other));
+      std::pair(remote_timestamp, remote) < std::pair(other_timestamp, other);
   if (remote == other || a.decision == StoryDecision::kSameStory) {
     // Only the copy groups were split. An article that joined a story
     // elsewhere keeps it: merging two whole stories over one article that
@@ -489,7 +479,7 @@ std::variant<Assignment, InputProblem> Assigner::Assign(
     return *processed.problem;
   }
   const Article& article = processed.article;
-  if (!seen_ids_.try_emplace(article.id, processed.seq).second) {
+  if (recent_.Contains(article.id)) {
     resolver_.Reject(processed.seq, processed.candidates);
     return InputProblem{InputError::kDuplicateId,
                         StrCat("id '", article.id, "' was already processed")};
@@ -531,18 +521,18 @@ std::variant<Assignment, InputProblem> Assigner::Assign(
   assignment.fingerprint = processed.fingerprint;
   assignment.published_at = article.published_at;
   assignment.canonical_id = article.id;
-  const Remembered* original = decision.original_seq.has_value()
-                                   ? Recall(*decision.original_seq)
-                                   : nullptr;
-  const Remembered* matched = decision.matched_seq.has_value()
-                                  ? Recall(*decision.matched_seq)
-                                  : nullptr;
+  const std::optional<RecentArticle> original =
+      decision.original_seq.has_value() ? Recall(*decision.original_seq)
+                                        : std::nullopt;
+  const std::optional<RecentArticle> matched =
+      decision.matched_seq.has_value() ? Recall(*decision.matched_seq)
+                                       : std::nullopt;
   // A copy's lines count under its original: only lines that recur across
   // different texts are boilerplate.
   learner_.Observe(decision.original_seq.value_or(processed.seq),
                    processed.short_lines);
   uint64_t story = processed.seq;
-  if (original != nullptr && matched != nullptr) {
+  if (original.has_value() && matched.has_value()) {
     // A copy inherits its original's story without a second search, and
     // teaches the document frequencies nothing new.
     assignment.dup_of = original->id;
@@ -591,10 +581,16 @@ std::variant<Assignment, InputProblem> Assigner::Assign(
     stories_.Observe(*terms, article.published_unix_sec);
     if (story_vector != nullptr) *story_vector = std::move(vector);
   }
-  assignment.canonical_id = MergedCanonical(assignment.canonical_id);
+  // MergedCanonical may return a view of its own argument.
+  assignment.canonical_id =
+      std::string(MergedCanonical(assignment.canonical_id));
   assignment.story_id = StoryIdFor(assignment.canonical_id);
-  Remember(processed.seq, {assignment.id, assignment.canonical_id, story,
-                           processed.timestamp_ms, true});
+  Remember({.seq = processed.seq,
+            .id = assignment.id,
+            .canonical_id = assignment.canonical_id,
+            .story = story,
+            .timestamp_ms = processed.timestamp_ms,
+            .own = true});
   return assignment;
 }
 

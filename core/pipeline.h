@@ -57,6 +57,7 @@
 #include "core/copy_detector.h"
 #include "core/feature_memo.h"
 #include "core/features.h"
+#include "core/recent_articles.h"
 #include "core/story_index.h"
 #include "core/story_terms.h"
 #include "core/term_prior.h"
@@ -310,21 +311,15 @@ class Assigner {
   }
 
  private:
-  struct Remembered {
-    std::string id;
-    std::string canonical_id;
-    uint64_t story = 0;  // key of its story in the story index
-    int64_t timestamp_ms = 0;
-    bool own = true;
-  };
   // The input timestamp of a remembered article.
-  std::optional<int64_t> TimestampOf(const std::string& id) const;
+  std::optional<int64_t> TimestampOf(std::string_view id) const;
   // The story an id now belongs to, after merges.
-  const std::string& MergedCanonical(const std::string& canonical_id) const;
-  const Remembered* Recall(uint64_t seq) const;
-  void Remember(uint64_t seq, Remembered remembered);
+  std::string_view MergedCanonical(std::string_view canonical_id) const;
+  std::optional<RecentArticle> Recall(uint64_t seq) const {
+    return recent_.Find(seq);
+  }
+  void Remember(const RecentArticle& article);
 
-  size_t history_;
   CopyResolver resolver_;
   StoryIndex stories_;
   const ArticleProcessor* story_terms_source_ = nullptr;
@@ -332,13 +327,9 @@ class Assigner {
   // How this stage completes a worker's skipped search.
   FindOptions completion_search_;
   BoilerplateLearner learner_;
-  // The last `history_` accepted articles, by sequence number, oldest first
-  // in recent_order_; memory grows with what was seen, up to the bound.
-  absl::flat_hash_map<uint64_t, Remembered> recent_;
-  std::deque<uint64_t> recent_order_;
-  // Ids of those articles and their seq: a duplicate id is caught within
-  // that horizon.
-  absl::flat_hash_map<std::string, uint64_t> seen_ids_;
+  // The last `history_` accepted articles: a duplicate id is caught within
+  // that horizon. Memory grows with what was seen, up to the bound.
+  RecentArticles recent_;
   std::vector<std::string> forgotten_;
   bool keep_forgotten_ = false;
   // Merged stories: canonical id -> the canonical id it was merged into.
