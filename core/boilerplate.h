@@ -106,6 +106,9 @@ class BoilerplateStripper {
                      LineVerdictMemo* memo = nullptr) const;
 
   size_t rule_count() const { return rule_count_; }
+  // 64 bits of the rules text's hash: what a cache of stripped texts is
+  // keyed with, so that other rules make other entries.
+  uint64_t rules_hash64() const { return rules_hash_.low; }
 
  private:
   struct Compiled;

@@ -52,12 +52,20 @@ void FeatureMemo::Store(const Key& key, const CopyFeatures& features) {
   const size_t before = held.capacity();
   // The slot's buffer is reused when it is large enough, else replaced by
   // one of the set's size.
-  if (wanted > kMaxShingles ||
-      held_shingles_ - before + std::max(before, wanted) > kBudgetShingles) {
+  if (wanted > kMaxShingles) {
     // Not kept: the slot is emptied and its buffer given back.
     held_shingles_ -= before;
     entry = Entry{};
     return;
+  }
+  // Past the budget, other slots are emptied in turn (a clock hand): the
+  // newest set is always kept.
+  while (held_shingles_ - before + std::max(before, wanted) > kBudgetShingles) {
+    Entry& victim = entries_[evict_cursor_];
+    evict_cursor_ = (evict_cursor_ + 1) & (entries_.size() - 1);
+    if (&victim == &entry) continue;
+    held_shingles_ -= victim.features.shingles.capacity();
+    victim = Entry{};
   }
   entry.filled = true;
   entry.key = key;

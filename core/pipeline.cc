@@ -91,9 +91,19 @@ bool ArticleProcessor::Prepare(ArticleParser* parser, uint64_t seq,
   }
   out->problem.reset();
   out->article = std::move(std::get<Article>(parsed));
-  StrippedText cleaned =
-      Clean(out->article, /*record_removed=*/false, &scratch->line_verdicts);
-  *normalized = NormalizeForMatching(cleaned.text);
+  // A body this worker cleaned already (a verbatim copy) is not cleaned
+  // again.
+  const NormalizedTextMemo::Key text_key =
+      NormalizedTextMemo::KeyOf(out->article.body, stripper_->rules_hash64());
+  if (std::optional<std::string_view> known =
+          scratch->normalized_texts.Find(text_key)) {
+    normalized->assign(*known);
+  } else {
+    StrippedText cleaned =
+        Clean(out->article, /*record_removed=*/false, &scratch->line_verdicts);
+    *normalized = NormalizeForMatching(cleaned.text);
+    scratch->normalized_texts.Store(text_key, *normalized);
+  }
   const int shingle_size = detector_->config().shingle_size;
   FeatureMemo::Key memo_key = FeatureMemo::KeyOf(*normalized, shingle_size);
   // Whether out->short_lines are those of the text under memo_key.
@@ -198,6 +208,7 @@ void ArticleProcessor::Process(ArticleParser* parser, uint64_t seq,
     // One article: the memos would only cost their allocation.
     own_scratch.emplace();
     own_scratch->feature_memo = FeatureMemo(0);
+    own_scratch->normalized_texts = NormalizedTextMemo(0);
     own_scratch->line_verdicts = LineVerdictMemo(/*enabled=*/false);
     scratch = &*own_scratch;
   }

@@ -57,6 +57,7 @@
 #include "core/copy_detector.h"
 #include "core/feature_memo.h"
 #include "core/features.h"
+#include "core/normalized_text_memo.h"
 #include "core/recent_articles.h"
 #include "core/story_index.h"
 #include "core/story_terms.h"
@@ -106,6 +107,7 @@ struct ProcessScratch {
   std::vector<std::string_view> tokens;
   std::vector<uint64_t> token_hashes;
   bool tokens_current = false;
+  NormalizedTextMemo normalized_texts;
   FeatureMemo feature_memo;
   LineVerdictMemo line_verdicts;
   std::vector<uint32_t> shingle_buffer;

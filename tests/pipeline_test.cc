@@ -238,11 +238,12 @@ std::vector<std::string> NeardupWithResends(bool variations) {
   return input;
 }
 
-// A worker's feature memo (ProcessScratch::feature_memo) changes no
-// output, with story terms deferred for likely copies and not. The input
-// (NeardupWithResends, with variations) has re-sends past a 128-article
-// window, and articles whose text the memo knows from a rejected twin: no
-// copies, they need their story terms, from tokens the memo did not make.
+// A worker's memos of cleaned texts and of features
+// (ProcessScratch::normalized_texts, feature_memo) change no output, with story
+// terms deferred for likely copies and not. The input (NeardupWithResends, with
+// variations) has re-sends past a 128-article window, and articles whose text
+// the memo knows from a rejected twin: no copies, they need their story terms,
+// from tokens the memo did not make.
 TEST(PipelineTest, FeatureMemoChangesNoOutput) {
   const std::vector<std::string> input =
       NeardupWithResends(/*variations=*/true);
@@ -261,6 +262,7 @@ TEST(PipelineTest, FeatureMemoChangesNoOutput) {
     // The re-sends (about 500), the twins and neardup's own verbatim
     // copies.
     EXPECT_GT(scratch.feature_memo.hits(), 500u) << "defer " << defer;
+    EXPECT_GT(scratch.normalized_texts.hits(), 500u) << "defer " << defer;
   }
 }
 
@@ -370,6 +372,45 @@ TEST(PipelineTest, FeatureMemoKeysTheTextAfterLearnedLinesLeave) {
   EXPECT_EQ(scratch.feature_memo.hits(), 1u);
   EXPECT_EQ(shorter.short_lines, shorter_fresh.short_lines);
   EXPECT_EQ(shorter.short_lines.size(), 1u);
+}
+
+// A worker's memo of cleaned texts (ProcessScratch::normalized_texts) is
+// keyed by the rules too: after a reload to rules that remove a line, the
+// same body is cleaned again, and its features are those of the new rules.
+TEST(PipelineTest, NormalizedTextMemoKeysTheRules) {
+  const std::string body =
+      "The ministers met in Geneva on Tuesday to discuss the ceasefire.\n"
+      "Read the full report on our partner site\n"
+      "They agreed to meet again next week, the spokesman said, after "
+      "talks that lasted late into the night.";
+  BoilerplateStripper shipped = *BoilerplateStripper::Load("");
+  BoilerplateStripper reloaded = *BoilerplateStripper::FromRules(
+      "line Read the full report on our partner site\n");
+  CopyDetector detector{CopyConfig{}};
+  ArticleParser parser{1 << 20};
+  ArticleProcessor before_reload(&shipped, &detector, &TermPrior::Embedded(),
+                                 StoryConfig{}.terms);
+  ArticleProcessor after_reload(&reloaded, &detector, &TermPrior::Embedded(),
+                                StoryConfig{}.terms);
+  before_reload.set_keep_shingles(true);
+  after_reload.set_keep_shingles(true);
+
+  ProcessScratch scratch;
+  ProcessedArticle first, second, again, expected;
+  before_reload.Process(&parser, 0, RecordJson("a", "Talks", body), "", nullptr,
+                        &first, &scratch);
+  before_reload.Process(&parser, 1, RecordJson("b", "Talks", body), "", nullptr,
+                        &second, &scratch);
+  EXPECT_EQ(scratch.normalized_texts.hits(), 1u);
+  EXPECT_EQ(second.shingles, first.shingles);
+  after_reload.Process(&parser, 2, RecordJson("c", "Talks", body), "", nullptr,
+                       &again, &scratch);
+  after_reload.Process(&parser, 3, RecordJson("d", "Talks", body), "", nullptr,
+                       &expected);
+  EXPECT_EQ(scratch.normalized_texts.hits(), 1u);
+  EXPECT_EQ(again.shingles, expected.shingles);
+  EXPECT_EQ(again.fingerprint, expected.fingerprint);
+  EXPECT_NE(again.shingles, first.shingles);
 }
 
 // Leaving the SimHash index unsearched for verbatim copies changes no
