@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <deque>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -31,6 +32,9 @@ namespace {
 // searches for earlier articles only (ArticleProcessor::Index and
 // SearchEarlier), so the result does not depend on the thread count.
 constexpr size_t kBatchRecords = 256;
+// What `dedup` reads at most before it sizes its copy index (RunDedup).
+constexpr size_t kReadAheadRecords = 64 * kBatchRecords;
+constexpr size_t kReadAheadBytes = size_t{64} << 20;
 
 struct InputRecord {
   size_t line_number = 0;
@@ -124,11 +128,43 @@ int RunDedup(const StorydConfig& config, std::istream& in, std::ostream& out,
   }
   const auto start = std::chrono::steady_clock::now();
   const int threads = EffectiveThreads(config);
-  CopyDetector detector(config.copy);
+  size_t line_number = 0;
+  // Read ahead: an input that ends within kReadAheadRecords records and
+  // kReadAheadBytes (a file of a few thousand articles, the usual offline
+  // run) gets a SimHash index and histories of its own size. The index's
+  // bucket heads are hashed, so at the configured capacity (40 MB at 4 M
+  // articles) even a short run writes to every page of them, and clearing
+  // those pages was half of a run on a few articles. With a slot for
+  // every record nothing expires either way, so no output changes.
+  std::deque<std::vector<InputRecord>> read_ahead;
+  size_t ahead_records = 0, ahead_bytes = 0;
+  bool input_ended = false;
+  while (ahead_records < kReadAheadRecords && ahead_bytes < kReadAheadBytes) {
+    std::vector<InputRecord> ahead;
+    if (!ReadBatch(in, &line_number, &ahead)) {
+      input_ended = true;
+      break;
+    }
+    ahead_records += ahead.size();
+    for (const InputRecord& record : ahead) ahead_bytes += record.text.size();
+    read_ahead.push_back(std::move(ahead));
+  }
+  CopyConfig copy = config.copy;
+  if (input_ended) {
+    copy.fingerprint_capacity =
+        std::min(copy.fingerprint_capacity,
+                 std::max(ahead_records, FingerprintIndex::kMinCapacity));
+  }
+  auto read_batch = [&](std::vector<InputRecord>* batch) {
+    if (read_ahead.empty()) return ReadBatch(in, &line_number, batch);
+    *batch = std::move(read_ahead.front());
+    read_ahead.pop_front();
+    return true;
+  };
+  CopyDetector detector(copy);
   ArticleProcessor processor(&*stripper, &detector, &TermPrior::Embedded(),
                              config.story.terms, config.learner);
-  Assigner assigner(config.copy.fingerprint_capacity, config.story,
-                    config.learner);
+  Assigner assigner(copy.fingerprint_capacity, config.story, config.learner);
   assigner.DeferCopyStoryTerms(&processor);
   assigner.ShortcutIdenticalCopies(&processor, config.copy.window_articles);
   assigner.SearchEarlierOnly(/*order_slack=*/kBatchRecords);
@@ -167,13 +203,13 @@ int RunDedup(const StorydConfig& config, std::istream& in, std::ostream& out,
   std::vector<InputRecord> batch, next_batch;
   std::vector<ProcessedArticle> processed, next_processed;
   RejectionCounter rejected;
-  size_t line_number = 0, records = 0, articles = 0, copies = 0;
+  size_t records = 0, articles = 0, copies = 0;
   std::string output;
-  bool have_batch = ReadBatch(in, &line_number, &batch);
+  bool have_batch = read_batch(&batch);
   uint64_t next_seq = batch.size();
   if (have_batch) process(batch, &processed, 0, assigner.LearnedSnapshot());
   while (have_batch) {
-    const bool have_next = ReadBatch(in, &line_number, &next_batch);
+    const bool have_next = read_batch(&next_batch);
     std::thread next_worker;
     if (have_next) {
       next_worker = std::thread(process, std::cref(next_batch), &next_processed,

@@ -44,6 +44,26 @@ QualityReport Score(const std::string& gold_name, const std::string& output) {
   return report.value_or(QualityReport{});
 }
 
+// `dedup` sizes its SimHash index and histories to an input that ends
+// within its read-ahead (RunDedup); with a slot for every record nothing
+// expires, so the decisions are those of the configured size: the same
+// articles followed by enough rejected records to pass the read-ahead
+// (the configured size) get the same output.
+TEST(DedupQualityTest, AShortInputIsDecidedAsAtTheConfiguredSize) {
+  const std::string articles = ReadData("neardup.jsonl");
+  std::string longer = articles;
+  for (int i = 0; i < 20000; ++i) longer += "{\"id\": 5}\n";
+  StorydConfig config = DefaultConfig();
+  config.threads = 2;
+  std::istringstream short_in(articles), long_in(longer);
+  std::ostringstream short_out, long_out, log;
+  EXPECT_EQ(RunDedup(config, short_in, short_out, log), kExitOk);
+  EXPECT_EQ(RunDedup(config, long_in, long_out, log), kExitRejectedInput);
+  EXPECT_EQ(short_out.str(), long_out.str());
+  EXPECT_NE(log.str().find("20000 rejected"), std::string::npos)
+      << log.str().substr(log.str().size() - 300);
+}
+
 TEST(DedupQualityTest, NearDuplicateSetMeetsTheCopyTargets) {
   std::string output = Dedup(ReadData("neardup.jsonl"), 2);
   QualityReport report = Score("neardup.gold.tsv", output);
