@@ -112,6 +112,10 @@ class BoilerplateStripper {
 
  private:
   struct Compiled;
+  // FromRules; `vetted`: the rules are the built-in ones, whose patterns
+  // are known to pass the check of each one alone.
+  static absl::StatusOr<BoilerplateStripper> Compile(
+      std::string_view rules_text, bool vetted);
   explicit BoilerplateStripper(std::unique_ptr<Compiled> compiled,
                                size_t rule_count, std::string_view rules_text);
 
