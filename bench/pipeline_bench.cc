@@ -207,7 +207,7 @@ void BM_OfflinePipeline(benchmark::State& state) {
     std::istringstream in(input);
     std::ostringstream out, log;
     const double cpu_before = ProcessCpuSeconds();
-    RunDedup(config, in, out, log);
+    RunDedup(config, in, out, log, DedupInput::kComplete);
     cpu_seconds += ProcessCpuSeconds() - cpu_before;
     articles += 5 * DevArticles().size();
   }

@@ -1,4 +1,7 @@
 // The `storyd` command. See README.md and `storyd --help`.
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <filesystem>
 #include <fstream>
@@ -38,6 +41,15 @@ class Streams {
   std::ifstream in_file_;
   std::ofstream out_file_;
 };
+
+// The input path, or stdin when it is empty, is a regular file (not a pipe
+// or a terminal): all of it can be read at once.
+bool IsRegularFile(const std::string& input) {
+  struct stat status {};
+  const int result = input.empty() ? fstat(STDIN_FILENO, &status)
+                                   : stat(input.c_str(), &status);
+  return result == 0 && S_ISREG(status.st_mode);
+}
 
 }  // namespace
 
@@ -190,5 +202,7 @@ int main(int argc, char** argv) {
     return storyd::kExitIo;
   if (*strip)
     return storyd::RunStrip(config, streams.in(), streams.out(), std::cerr);
-  return storyd::RunDedup(config, streams.in(), streams.out(), std::cerr);
+  return storyd::RunDedup(config, streams.in(), streams.out(), std::cerr,
+                          IsRegularFile(input) ? storyd::DedupInput::kComplete
+                                               : storyd::DedupInput::kStream);
 }

@@ -33,7 +33,7 @@ namespace {
 // SearchEarlier), so the result does not depend on the thread count.
 constexpr size_t kBatchRecords = 256;
 // What `dedup` reads at most before it sizes its copy index (RunDedup).
-constexpr size_t kReadAheadRecords = 64 * kBatchRecords;
+constexpr size_t kReadAheadRecords = 256 * kBatchRecords;
 constexpr size_t kReadAheadBytes = size_t{64} << 20;
 
 struct InputRecord {
@@ -119,7 +119,7 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
 }  // namespace
 
 int RunDedup(const StorydConfig& config, std::istream& in, std::ostream& out,
-             std::ostream& log) {
+             std::ostream& log, DedupInput input) {
   absl::StatusOr<BoilerplateStripper> stripper =
       BoilerplateStripper::Load(config.rules_path);
   if (!stripper.ok()) {
@@ -129,7 +129,8 @@ int RunDedup(const StorydConfig& config, std::istream& in, std::ostream& out,
   const auto start = std::chrono::steady_clock::now();
   const int threads = EffectiveThreads(config);
   size_t line_number = 0;
-  // Read ahead: an input that ends within kReadAheadRecords records and
+  // Read ahead (a complete input only: a pipe's first records are not held
+  // back): an input that ends within kReadAheadRecords records and
   // kReadAheadBytes (a file of a few thousand articles, the usual offline
   // run) gets a SimHash index and histories of its own size. The index's
   // bucket heads are hashed, so at the configured capacity (40 MB at 4 M
@@ -139,7 +140,8 @@ int RunDedup(const StorydConfig& config, std::istream& in, std::ostream& out,
   std::deque<std::vector<InputRecord>> read_ahead;
   size_t ahead_records = 0, ahead_bytes = 0;
   bool input_ended = false;
-  while (ahead_records < kReadAheadRecords && ahead_bytes < kReadAheadBytes) {
+  while (input == DedupInput::kComplete && ahead_records < kReadAheadRecords &&
+         ahead_bytes < kReadAheadBytes) {
     std::vector<InputRecord> ahead;
     if (!ReadBatch(in, &line_number, &ahead)) {
       input_ended = true;
@@ -475,7 +477,8 @@ int RunEvaluate(const StorydConfig& config, const std::string& input_path,
   }
   std::ostringstream assignments, dedup_log;
   const auto start = std::chrono::steady_clock::now();
-  int code = RunDedup(config, input, assignments, dedup_log);
+  int code =
+      RunDedup(config, input, assignments, dedup_log, DedupInput::kComplete);
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
           .count();

@@ -21,11 +21,22 @@ inline constexpr int kExitRejectedInput = 1;
 inline constexpr int kExitUsage = 2;
 inline constexpr int kExitIo = 3;
 
+// How `dedup`'s input arrives.
+enum class DedupInput {
+  // Records may come slowly (a pipe): each batch is processed as soon as it
+  // is read.
+  kStream,
+  // The whole input is there to be read (a regular file, a string): dedup
+  // reads up to 64 MB ahead, and an input that ends within that gets a copy
+  // index of its own size.
+  kComplete,
+};
+
 // JSON Lines of articles in, one assignment per article out, in input order.
 // Rejected records are reported on `log` with their line number and reason,
 // then counted in a summary.
 int RunDedup(const StorydConfig& config, std::istream& in, std::ostream& out,
-             std::ostream& log);
+             std::ostream& log, DedupInput input = DedupInput::kStream);
 
 // For each article: its id, the cleaned text and what was removed.
 int RunStrip(const StorydConfig& config, std::istream& in, std::ostream& out,

@@ -34,7 +34,8 @@ std::string Dedup(const std::string& input, int threads,
   config.story.terms.enabled = story_tier;
   std::istringstream in(input);
   std::ostringstream out, log;
-  EXPECT_EQ(RunDedup(config, in, out, log), kExitOk) << log.str();
+  EXPECT_EQ(RunDedup(config, in, out, log, DedupInput::kComplete), kExitOk)
+      << log.str();
   return out.str();
 }
 
@@ -52,15 +53,17 @@ QualityReport Score(const std::string& gold_name, const std::string& output) {
 TEST(DedupQualityTest, AShortInputIsDecidedAsAtTheConfiguredSize) {
   const std::string articles = ReadData("neardup.jsonl");
   std::string longer = articles;
-  for (int i = 0; i < 20000; ++i) longer += "{\"id\": 5}\n";
+  for (int i = 0; i < 70000; ++i) longer += "{\"id\": 5}\n";
   StorydConfig config = DefaultConfig();
   config.threads = 2;
   std::istringstream short_in(articles), long_in(longer);
   std::ostringstream short_out, long_out, log;
-  EXPECT_EQ(RunDedup(config, short_in, short_out, log), kExitOk);
-  EXPECT_EQ(RunDedup(config, long_in, long_out, log), kExitRejectedInput);
+  EXPECT_EQ(RunDedup(config, short_in, short_out, log, DedupInput::kComplete),
+            kExitOk);
+  EXPECT_EQ(RunDedup(config, long_in, long_out, log, DedupInput::kComplete),
+            kExitRejectedInput);
   EXPECT_EQ(short_out.str(), long_out.str());
-  EXPECT_NE(log.str().find("20000 rejected"), std::string::npos)
+  EXPECT_NE(log.str().find("70000 rejected"), std::string::npos)
       << log.str().substr(log.str().size() - 300);
 }
 
