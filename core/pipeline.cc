@@ -120,7 +120,13 @@ bool ArticleProcessor::Prepare(ArticleParser* parser, uint64_t seq,
       out->short_lines = ShortLineHashes(*normalized, max_words);
     }
     short_lines_of_key = true;
+    // out->short_lines hold the hash of every line RemoveLearnedLines
+    // would remove, so a text none of whose short lines is learned (most
+    // texts) is not scanned and copied again for nothing.
     if (learned != nullptr &&
+        std::any_of(
+            out->short_lines.begin(), out->short_lines.end(),
+            [learned](uint64_t hash) { return learned->Contains(hash); }) &&
         RemoveLearnedLines(*learned, max_words, normalized) > 0) {
       memo_key = FeatureMemo::KeyOf(*normalized, shingle_size);
       short_lines_of_key = false;
