@@ -6,14 +6,10 @@
 
 #include <bit>
 #include <charconv>
+#include <cstring>
 #include <utility>
 
 #include "core/strings.h"
-
-// conf/prior/term_prior.tsv, linked in by the assembler (see
-// embedded_prior.S); the bytes end with a NUL that is not part of the table.
-extern "C" const char storyd_term_prior_begin[];
-extern "C" const char storyd_term_prior_end[];
 
 namespace storyd {
 
@@ -52,7 +48,9 @@ absl::StatusOr<TermPrior> TermPrior::Parse(std::string_view table) {
   TermPrior prior;
   // At most half full: short probes, also for the words it does not know.
   const size_t slots = std::bit_ceil(2 * entries.size() + 2);
-  prior.slots_.assign(slots, 0);
+  prior.owned_slots_.assign(slots, 0);
+  prior.slots_ = prior.owned_slots_.data();
+  prior.slot_count_ = slots;
   prior.shift_ = 64 - std::countr_zero(slots);
   for (const auto& [hash, zipf_centi] : entries) prior.Set(hash, zipf_centi);
   return prior;
@@ -65,20 +63,69 @@ void TermPrior::Set(uint64_t term_hash, uint16_t zipf_centi) {
     return;
   }
   const size_t slot = SlotOf(term_hash);
-  if (slots_[slot] == 0) ++size_;
-  slots_[slot] = (term_hash & ~kValueMask) | zipf_centi;
+  if (owned_slots_[slot] == 0) ++size_;
+  owned_slots_[slot] = (term_hash & ~kValueMask) | zipf_centi;
 }
 
-const TermPrior& TermPrior::Embedded() {
-  // Parsed once, on first use; a broken shipped table is a build defect.
-  static const TermPrior* const prior = [] {
-    std::string_view table(
-        storyd_term_prior_begin,
-        static_cast<size_t>(storyd_term_prior_end - storyd_term_prior_begin));
-    absl::StatusOr<TermPrior> parsed = Parse(table);
-    return new TermPrior(parsed.ok() ? std::move(*parsed) : TermPrior());
-  }();
-  return *prior;
+namespace {
+
+// The packed table's header; the slots follow it.
+struct PackedHeader {
+  char magic[8];  // kPackedMagic
+  uint64_t slot_count;
+  uint64_t size;
+  uint64_t low_key_zipf_centi;  // kNoLowKey when there is none
+};
+constexpr char kPackedMagic[8] = {'s', 't', 'p', 'r', 'i', 'o', 'r', '1'};
+constexpr uint64_t kNoLowKey = UINT64_MAX;
+
+}  // namespace
+
+std::string TermPrior::Pack() const {
+  PackedHeader header{};
+  std::memcpy(header.magic, kPackedMagic, sizeof(kPackedMagic));
+  header.slot_count = slot_count_;
+  header.size = size_;
+  header.low_key_zipf_centi =
+      low_key_zipf_centi_.has_value() ? *low_key_zipf_centi_ : kNoLowKey;
+  std::string packed(reinterpret_cast<const char*>(&header), sizeof(header));
+  packed.append(reinterpret_cast<const char*>(slots_),
+                slot_count_ * sizeof(uint64_t));
+  return packed;
+}
+
+absl::StatusOr<TermPrior> TermPrior::View(std::string_view packed) {
+  PackedHeader header{};
+  if (packed.size() < sizeof(header)) {
+    return absl::InvalidArgumentError("packed term prior: no header");
+  }
+  std::memcpy(&header, packed.data(), sizeof(header));
+  const uint64_t slot_count = header.slot_count;
+  if (std::memcmp(header.magic, kPackedMagic, sizeof(kPackedMagic)) != 0 ||
+      (slot_count != 0 &&
+       (!std::has_single_bit(slot_count) || slot_count < 2)) ||
+      header.size > slot_count + 1 ||
+      (header.low_key_zipf_centi != kNoLowKey &&
+       header.low_key_zipf_centi > kValueMask) ||
+      (packed.size() - sizeof(header)) / sizeof(uint64_t) != slot_count ||
+      (packed.size() - sizeof(header)) % sizeof(uint64_t) != 0) {
+    return absl::InvalidArgumentError("packed term prior: bad header");
+  }
+  const char* slots = packed.data() + sizeof(header);
+  if (reinterpret_cast<uintptr_t>(slots) % alignof(uint64_t) != 0) {
+    return absl::InvalidArgumentError("packed term prior: misaligned");
+  }
+  TermPrior prior;
+  prior.slots_ =
+      slot_count == 0 ? nullptr : reinterpret_cast<const uint64_t*>(slots);
+  prior.slot_count_ = slot_count;
+  prior.shift_ = slot_count == 0 ? 64 : 64 - std::countr_zero(slot_count);
+  prior.size_ = header.size;
+  if (header.low_key_zipf_centi != kNoLowKey) {
+    prior.low_key_zipf_centi_ =
+        static_cast<uint16_t>(header.low_key_zipf_centi);
+  }
+  return prior;
 }
 
 }  // namespace storyd

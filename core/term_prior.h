@@ -7,7 +7,10 @@
 // frequencies (log10 of occurrences per billion words; "the" 7.7, "said"
 // 6.0, "russia" 4.9, "antonov" 2.4) for the main news languages, built from
 // the wordfreq word lists by conf/prior/build_term_prior.py and compiled into
-// the binary (conf/prior/LICENSE.md gives its licence).
+// the binary (conf/prior/LICENSE.md gives its licence) as the table itself:
+// the build packs the TSV (term_prior_pack, Pack) and the binary views the
+// packed slots in place (View), so a start parses nothing (parsing the TSV
+// took about 8 ms of every `storyd` command).
 //
 // Terms are keyed by XXH3-64 of the normalized token (see TermHash), in an
 // open-addressing table of at most half load: about 16 bytes a term.
@@ -24,6 +27,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -41,9 +45,21 @@ void TermHashes(absl::Span<const std::string_view> tokens,
 class TermPrior {
  public:
   TermPrior() = default;
+  // Moves keep the slots where they are; a copy would point at the
+  // original's, so there is none.
+  TermPrior(TermPrior&&) = default;
+  TermPrior& operator=(TermPrior&&) = default;
+  TermPrior(const TermPrior&) = delete;
+  TermPrior& operator=(const TermPrior&) = delete;
 
   // Parses "term<TAB>zipf" lines ('#' lines are comments).
   static absl::StatusOr<TermPrior> Parse(std::string_view table);
+  // The table as bytes that View reads back: a header, then the slots
+  // (native byte order, as the build and the binary share a machine).
+  std::string Pack() const;
+  // A table over `packed` (Pack's bytes, 8-byte aligned, which must outlive
+  // it), without copying the slots.
+  static absl::StatusOr<TermPrior> View(std::string_view packed);
   // The table shipped in conf/prior/term_prior.tsv, compiled in.
   static const TermPrior& Embedded();
 
@@ -54,7 +70,7 @@ class TermPrior {
       if (!low_key_zipf_centi_.has_value()) return std::nullopt;
       return kZipfOfCenti[*low_key_zipf_centi_];
     }
-    if (slots_.empty()) return std::nullopt;
+    if (slot_count_ == 0) return std::nullopt;
     const uint64_t slot = slots_[SlotOf(term_hash)];
     if (slot == 0) return std::nullopt;
     return kZipfOfCenti[slot & kValueMask];
@@ -62,7 +78,7 @@ class TermPrior {
   // Starts loading the slot a later Zipf(term_hash) reads first: a lookup
   // is a cache miss in a table of megabytes.
   void Prefetch(uint64_t term_hash) const {
-    if (!slots_.empty()) __builtin_prefetch(&slots_[term_hash >> shift_]);
+    if (slot_count_ != 0) __builtin_prefetch(&slots_[term_hash >> shift_]);
   }
   size_t size() const { return size_; }
 
@@ -72,7 +88,7 @@ class TermPrior {
   // Where `term_hash` is, or the empty slot where it would go.
   size_t SlotOf(uint64_t term_hash) const {
     // shift_ < 64: the table has at least two slots.
-    const size_t mask = slots_.size() - 1;
+    const size_t mask = slot_count_ - 1;
     const uint64_t key = term_hash & ~kValueMask;
     size_t slot = static_cast<size_t>(term_hash >> shift_);
     while (slots_[slot] != 0 && (slots_[slot] & ~kValueMask) != key) {
@@ -98,8 +114,11 @@ class TermPrior {
   // Linear probing from the top bits of the hash (an XXH3 value, so
   // uniform). Slot 0 marks an empty slot; a term whose hash has no bit above
   // the value bits, should there be one, is kept aside.
-  std::vector<uint64_t> slots_;
-  int shift_ = 64;  // 64 - log2(slots_.size())
+  // slots_ points into owned_slots_ (Parse) or into packed bytes (View).
+  std::vector<uint64_t> owned_slots_;
+  const uint64_t* slots_ = nullptr;
+  size_t slot_count_ = 0;
+  int shift_ = 64;  // 64 - log2(slot_count_)
   size_t size_ = 0;
   std::optional<uint16_t> low_key_zipf_centi_;
 };

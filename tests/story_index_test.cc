@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <fstream>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -75,6 +77,66 @@ TEST(TermPriorTest, ParsedTableGivesEachTermItsOwnValue) {
         << centi;
   }
   EXPECT_FALSE(TermPrior().Zipf(TermHash("the")).has_value());
+}
+
+// The table linked into the binary (packed at build time, viewed in place)
+// is the shipped TSV: the same terms with the same values.
+TEST(TermPriorTest, EmbeddedTableIsTheShippedOne) {
+  std::ifstream file(std::string(STORYD_SOURCE_DIR) +
+                     "/conf/prior/term_prior.tsv");
+  ASSERT_TRUE(file.good());
+  std::stringstream contents;
+  contents << file.rdbuf();
+  const std::string table = contents.str();
+  absl::StatusOr<TermPrior> parsed = TermPrior::Parse(table);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  const TermPrior& embedded = TermPrior::Embedded();
+  ASSERT_GT(embedded.size(), 100000u);
+  EXPECT_EQ(embedded.size(), parsed->size());
+  size_t checked = 0;
+  for (std::string_view line : Split(table, '\n')) {
+    if (line.empty() || line[0] == '#') continue;
+    const uint64_t hash = TermHash(line.substr(0, line.find('\t')));
+    ASSERT_EQ(embedded.Zipf(hash), parsed->Zipf(hash)) << line;
+    ++checked;
+  }
+  EXPECT_GE(checked, embedded.size());
+  EXPECT_FALSE(embedded.Zipf(TermHash("qxzzyvv")).has_value());
+}
+
+// Pack and View round-trip a table, its aside term included, and View
+// rejects what Pack did not write.
+TEST(TermPriorTest, PackedTableReadsBackInPlace) {
+  absl::StatusOr<TermPrior> prior =
+      TermPrior::Parse("the\t7.73\nantonov\t2.42\nrare\t0\n");
+  ASSERT_TRUE(prior.ok()) << prior.status();
+  const std::string packed = prior->Pack();
+  // std::string's buffer is allocated, so 8-byte aligned.
+  absl::StatusOr<TermPrior> viewed = TermPrior::View(packed);
+  ASSERT_TRUE(viewed.ok()) << viewed.status();
+  EXPECT_EQ(viewed->size(), 3u);
+  EXPECT_FLOAT_EQ(*viewed->Zipf(TermHash("the")), 7.73f);
+  EXPECT_FLOAT_EQ(*viewed->Zipf(TermHash("antonov")), 2.42f);
+  EXPECT_FLOAT_EQ(*viewed->Zipf(TermHash("rare")), 0.0f);
+  EXPECT_FALSE(viewed->Zipf(TermHash("absent")).has_value());
+  // A moved table keeps its slots.
+  TermPrior moved = std::move(*prior);
+  EXPECT_FLOAT_EQ(*moved.Zipf(TermHash("antonov")), 2.42f);
+
+  absl::StatusOr<TermPrior> empty = TermPrior::View(TermPrior().Pack());
+  ASSERT_TRUE(empty.ok()) << empty.status();
+  EXPECT_EQ(empty->size(), 0u);
+  EXPECT_FALSE(empty->Zipf(TermHash("the")).has_value());
+
+  EXPECT_FALSE(TermPrior::View("").ok());
+  EXPECT_FALSE(TermPrior::View(packed.substr(0, packed.size() - 8)).ok());
+  std::string bad_magic = packed;
+  bad_magic[0] = 'x';
+  EXPECT_FALSE(TermPrior::View(bad_magic).ok());
+  std::string odd_count = packed;
+  const uint64_t three = 3;
+  std::memcpy(odd_count.data() + 8, &three, sizeof(three));
+  EXPECT_FALSE(TermPrior::View(odd_count).ok());
 }
 
 // A freshly started daemon weighs names and rare terms above common ones.
