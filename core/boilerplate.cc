@@ -2,7 +2,6 @@
 
 #include <re2/re2.h>
 #include <re2/set.h>
-#include <xxhash.h>
 
 #include <fstream>
 #include <sstream>
@@ -58,17 +57,12 @@ void RecordMatches(const RE2& regex, std::string_view text,
 
 }  // namespace
 
-LineVerdictMemo::Hash BoilerplateStripper::HashOf(std::string_view text) {
-  const XXH128_hash_t hash = XXH3_128bits(text.data(), text.size());
-  return {hash.low64, hash.high64};
-}
-
 BoilerplateStripper::BoilerplateStripper(std::unique_ptr<Compiled> compiled,
                                          size_t rule_count,
                                          std::string_view rules_text)
     : compiled_(std::move(compiled)),
       rule_count_(rule_count),
-      rules_hash_(HashOf(rules_text)) {}
+      rules_hash_(HashText(rules_text)) {}
 BoilerplateStripper::BoilerplateStripper(BoilerplateStripper&&) noexcept =
     default;
 BoilerplateStripper& BoilerplateStripper::operator=(
@@ -202,7 +196,7 @@ LineVerdictMemo::Probe BoilerplateStripper::ProbeMemo(
     memo->slots_.assign(LineVerdictMemo::kSlots, 0);
     memo->rules_hash_ = rules_hash_;
   }
-  const LineVerdictMemo::Hash hash = HashOf(line);
+  const LineVerdictMemo::Hash hash = HashText(line);
   uint64_t* slot = &memo->slots_[hash.low & (LineVerdictMemo::kSlots - 1)];
   __builtin_prefetch(slot, /*rw=*/1);
   return {slot, hash.high & ~LineVerdictMemo::kVerdictBits};

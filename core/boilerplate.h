@@ -39,6 +39,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
+#include "core/text_hash.h"
 
 namespace storyd {
 
@@ -67,11 +68,7 @@ class LineVerdictMemo {
 
  private:
   friend class BoilerplateStripper;
-  struct Hash {  // a 128-bit XXH3
-    uint64_t low = 0;
-    uint64_t high = 0;
-    bool operator==(const Hash&) const = default;
-  };
+  using Hash = TextHash;
   // A line's slot and what the slot holds when it remembers the line, but
   // for the verdict (the low two bits).
   struct Probe {
@@ -134,7 +131,6 @@ class BoilerplateStripper {
                        const LineVerdictMemo::Probe& probe) const;
   LineVerdict ClassifyUncached(std::string_view line) const;
   bool IsBoilerplateLine(std::string_view line) const;
-  static LineVerdictMemo::Hash HashOf(std::string_view text);
 
   std::unique_ptr<Compiled> compiled_;
   size_t rule_count_ = 0;

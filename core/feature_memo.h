@@ -27,6 +27,9 @@
 #include <string_view>
 #include <vector>
 
+#include "core/memo_slots.h"
+#include "core/text_hash.h"
+
 namespace storyd {
 
 // What the copy tier computes from a normalized text.
@@ -43,11 +46,7 @@ struct CopyFeatures {
 
 class FeatureMemo {
  public:
-  struct Key {
-    uint64_t low = 0;
-    uint64_t high = 0;
-    bool operator==(const Key&) const = default;
-  };
+  using Key = TextHash;
 
   // `slots` is rounded up to a power of two; 0 turns the memo off (Find
   // never hits, Store keeps nothing). Nothing is allocated before the
@@ -78,30 +77,20 @@ class FeatureMemo {
   // most kMaxShortLines of them.
   void Store(const Key& key, const CopyFeatures& features);
 
-  size_t slots() const { return slots_; }
+  size_t slots() const { return slots_.slots(); }
   uint64_t hits() const { return hits_; }
   uint64_t short_line_hits() const { return short_line_hits_; }
   // Shingles the slots' buffers can hold in all (what the memo allocated).
-  size_t held_shingles() const { return held_shingles_; }
+  size_t held_shingles() const { return slots_.held_units(); }
 
  private:
-  struct Entry {
-    bool filled = false;
-    Key key;
-    CopyFeatures features;
-  };
-  // What the memo holds under `key`, or null; counts nothing.
-  const CopyFeatures* Held(const Key& key) const;
-  size_t SlotOf(const Key& key) const {
-    return static_cast<size_t>(key.low) & (entries_.size() - 1);
+  static size_t HeldShingles(const CopyFeatures& features) {
+    return features.shingles.capacity();
   }
 
-  size_t slots_;
   uint64_t hits_ = 0;
   uint64_t short_line_hits_ = 0;
-  size_t held_shingles_ = 0;    // sum of the slots' buffer capacities
-  size_t evict_cursor_ = 0;     // the next slot to empty past the budget
-  std::vector<Entry> entries_;  // empty until the first Store
+  MemoSlots<CopyFeatures, HeldShingles> slots_;
 };
 
 }  // namespace storyd

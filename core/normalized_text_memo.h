@@ -29,15 +29,14 @@
 #include <string_view>
 #include <vector>
 
+#include "core/memo_slots.h"
+#include "core/text_hash.h"
+
 namespace storyd {
 
 class NormalizedTextMemo {
  public:
-  struct Key {
-    uint64_t low = 0;
-    uint64_t high = 0;
-    bool operator==(const Key&) const = default;
-  };
+  using Key = TextHash;
 
   // `slots` is rounded up to a power of two; 0 turns the memo off (Find
   // never hits, Store keeps nothing). Nothing is allocated before the
@@ -67,23 +66,15 @@ class NormalizedTextMemo {
 
   uint64_t hits() const { return hits_; }
   // Bytes the slots' buffers hold in all (what the memo allocated).
-  size_t held_bytes() const { return held_bytes_; }
+  size_t held_bytes() const { return slots_.held_units(); }
 
  private:
-  struct Entry {
-    bool filled = false;
-    Key key;
-    std::vector<char> text;
-  };
-  size_t SlotOf(const Key& key) const {
-    return static_cast<size_t>(key.low) & (entries_.size() - 1);
+  static size_t TextBytes(const std::vector<char>& text) {
+    return text.capacity();
   }
 
-  size_t slots_;
   uint64_t hits_ = 0;
-  size_t held_bytes_ = 0;       // sum of the slots' buffer capacities
-  size_t evict_cursor_ = 0;     // the next slot to empty past the budget
-  std::vector<Entry> entries_;  // empty until the first Store
+  MemoSlots<std::vector<char>, TextBytes> slots_;
 };
 
 }  // namespace storyd
