@@ -329,8 +329,9 @@ class Assigner {
   // How this stage completes a worker's skipped search.
   FindOptions completion_search_;
   BoilerplateLearner learner_;
-  // The last `history_` accepted articles: a duplicate id is caught within
-  // that horizon. Memory grows with what was seen, up to the bound.
+  // The last `history` accepted articles (the constructor's): a duplicate
+  // id is caught within that horizon. Memory grows with what was seen, up to
+  // the bound.
   RecentArticles recent_;
   std::vector<std::string> forgotten_;
   bool keep_forgotten_ = false;

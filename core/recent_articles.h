@@ -69,8 +69,8 @@ class RecentArticles {
   void Add(const RecentArticle& article,
            std::vector<std::string>* forgotten_own);
 
-  // Bytes held by the records, the strings and the id table (for the
-  // memory benchmark).
+  // Bytes held by the records, the strings and the id table (a test checks
+  // that they level off once the capacity is reached).
   size_t MemoryBytes() const;
 
  private:
