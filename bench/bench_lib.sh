@@ -35,6 +35,20 @@ bench_wait_ready() {
   done
 }
 
+# Waits until the counter NAME on storyd's /metrics at PORT reaches VALUE.
+# Usage: bench_wait_counter PORT PID NAME VALUE SECONDS
+bench_wait_counter() {
+  local deadline=$(( SECONDS + $5 )) now
+  while true; do
+    now=$(curl -sf --max-time 2 "http://127.0.0.1:$1/metrics" 2>/dev/null |
+      awk -v name="$3" '$1 == name {print $2}')
+    [ -n "$now" ] && awk -v a="$now" -v b="$4" 'BEGIN {exit !(a >= b)}' && return 0
+    kill -0 "$2" 2>/dev/null || { echo "bench: storyd exited before $3 reached $4" >&2; return 1; }
+    (( SECONDS < deadline )) || { echo "bench: $3 did not reach $4 within $5 s" >&2; return 1; }
+    sleep 0.1
+  done
+}
+
 # Writes "seconds<TAB>VmRSS kB" of PID to OUT twice a second while
 # WHILE_PID runs. Usage: sample_rss PID WHILE_PID OUT
 sample_rss() {
