@@ -4,7 +4,6 @@
 
 #include <algorithm>
 
-#include "absl/strings/str_format.h"
 #include "core/state_record.h"
 #include "core/strings.h"
 #include "core/text_normalizer.h"
@@ -303,12 +302,15 @@ std::string FormatAssignmentJson(const Assignment& a) {
   field("decision");
   AppendJsonString(StoryDecisionName(a.decision), &out);
   field("story_score");
-  out.append(a.story_score.has_value() ? absl::StrFormat("%.4f", *a.story_score)
-                                       : "null");
+  if (a.story_score.has_value()) {
+    AppendFixed(*a.story_score, 4, &out);
+  } else {
+    out.append("null");
+  }
   optional_string("dup_of", a.dup_of);
   optional_string("match_id", a.match_id);
   field("score");
-  out.append(absl::StrFormat("%.4f", a.score));
+  AppendFixed(a.score, 4, &out);
   field("method");
   AppendJsonString(CopyMethodName(a.method), &out);
   field("hamming");

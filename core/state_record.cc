@@ -299,7 +299,9 @@ std::string FormatMergeJson(const MergeRecord& merge) {
   AppendJsonString(merge.article_id, &out);
   out.append(",\"match_id\":");
   AppendJsonString(merge.match_id, &out);
-  out.append(absl::StrFormat(",\"score\":%.4f}", merge.score));
+  out.append(",\"score\":");
+  AppendFixed(merge.score, 4, &out);
+  out.push_back('}');
   return out;
 }
 

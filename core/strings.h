@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <type_traits>
 #include <vector>
 
@@ -66,6 +67,27 @@ inline void AppendHex16(uint64_t value, std::string* out) {
     value >>= 4;
   }
   out->append(digits, sizeof(digits));
+}
+
+// Appends `value` with `decimals` digits after the point, exactly as
+// StrFormat("%.*f") would (std::to_chars with a precision is specified as
+// printf's conversion): the scores of every output record, where
+// StrFormat's format parsing and locale-free printf path cost more than the
+// rest of the record's JSON.
+inline void AppendFixed(double value, int decimals, std::string* out) {
+  char digits[64];
+  std::to_chars_result result =
+      std::to_chars(digits, digits + sizeof(digits), value,
+                    std::chars_format::fixed, decimals);
+  if (result.ec == std::errc()) {
+    out->append(digits, result.ptr);
+    return;
+  }
+  // A double has up to 309 digits before the point.
+  std::string wide(320 + static_cast<size_t>(decimals), '\0');
+  result = std::to_chars(wide.data(), wide.data() + wide.size(), value,
+                         std::chars_format::fixed, decimals);
+  out->append(wide.data(), result.ptr);
 }
 
 // `text` without leading and trailing ASCII whitespace.

@@ -56,5 +56,28 @@ TEST(AppendHex16Test, MatchesStrFormat) {
   }
 }
 
+// AppendFixed writes what StrFormat("%.4f") writes, rounding included:
+// the halfway cases of the fourth decimal (whose binary values lie just
+// above or below), the scores' range, signs, large values and random ones.
+TEST(AppendFixedTest, MatchesStrFormat) {
+  std::vector<double> values = {0.0,          -0.0,    1.0,     0.5,  0.00005,
+                                0.00015,      0.12345, 0.99995, 1e-9, -0.23456,
+                                123456.78905, 1e300,   5e-324};
+  for (int i = 0; i <= 20000; ++i) {
+    values.push_back(i / 20000.0);
+    values.push_back((i + 0.5) / 10000.0);
+  }
+  std::mt19937_64 random(11);
+  std::uniform_real_distribution<double> unit(-2.0, 2.0);
+  for (int i = 0; i < 10000; ++i) values.push_back(unit(random));
+  for (double value : values) {
+    for (int decimals : {0, 2, 4}) {
+      std::string out = "x";
+      AppendFixed(value, decimals, &out);
+      EXPECT_EQ(out, absl::StrFormat("x%.*f", decimals, value)) << value;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace storyd
