@@ -112,6 +112,7 @@ struct Delivery {
   // The storyd-instance header (changelog records), added when produced.
   bool instance_header = false;
   std::vector<std::pair<std::string, std::string>> headers;  // any others
+  // When the input record it answers for was consumed (partition >= 0).
   Clock::time_point consumed;
 };
 
@@ -292,14 +293,14 @@ class KafkaDaemon {
   absl::Status Restore();
   void ConsumeLoop();
   // Holds a consumed record until ReleaseInOrder hands it on (takes it).
-  void Buffer(rd_kafka_message_t* message);
+  void Buffer(rd_kafka_message_t* message, Clock::time_point consumed);
   // Submits buffered records in timestamp order across partitions, each
   // partition's own order kept (ReorderBuffer says when a record is due);
   // `all` releases everything.
   void ReleaseInOrder(bool all);
   void DropBuffered();
   // Makes a job of a record, for ReleaseInOrder to hand to the workers.
-  void Submit(KafkaMessage message);
+  void Submit(KafkaMessage message, Clock::time_point consumed);
   // Queues another instance's change for the ordered stage.
   void SubmitChange(ChangelogEntry&& entry);
   // Applies a change from the changelog under `seq`; `live`: while running
@@ -400,8 +401,9 @@ class KafkaDaemon {
 
   uint64_t next_seq_ = 0;      // next sequence number to hand out
   uint64_t next_to_emit_ = 0;  // next sequence number for the ordered stage
-  absl::flat_hash_map<uint64_t, std::shared_ptr<Job>>
-      jobs_;  // by seq, until emitted
+  // The jobs of seqs next_to_emit_ to next_seq_ - 1, in seq order, until
+  // emitted: seqs are handed out one after another and emitted in order.
+  std::deque<std::shared_ptr<Job>> jobs_;
   std::map<int32_t, PartitionTrack> partitions_;
   std::vector<int32_t> assigned_;
   std::vector<std::shared_ptr<Job>> submitted_;  // for the workers, next
@@ -431,6 +433,8 @@ class KafkaDaemon {
   Clock::time_point last_watchdog_ = Clock::now();
   uint64_t watchdog_usec_ = 0;
   uint64_t acknowledged_ = 0;
+  uint64_t acknowledgements_ = 0;       // Acknowledge calls
+  uint64_t acknowledgements_seen_ = 0;  // by NotifyWatchdog
 };
 
 absl::StatusOr<KafkaHandle> KafkaDaemon::CreateClient(Role role) {
@@ -722,7 +726,7 @@ absl::Status KafkaDaemon::Restore() {
   return absl::OkStatus();
 }
 
-void KafkaDaemon::Submit(KafkaMessage message) {
+void KafkaDaemon::Submit(KafkaMessage message, Clock::time_point consumed) {
   auto job = std::make_shared<Job>();
   job->seq = next_seq_++;
   job->partition = message->partition;
@@ -731,10 +735,10 @@ void KafkaDaemon::Submit(KafkaMessage message) {
   job->timestamp_ms =
       rd_kafka_message_timestamp(message.get(), &timestamp_type);
   job->message = std::move(message);
-  job->consumed = Clock::now();
+  job->consumed = consumed;
   ++in_flight_;
   metrics_.articles_consumed.fetch_add(1, std::memory_order_relaxed);
-  jobs_[job->seq] = job;
+  jobs_.push_back(job);
   submitted_.push_back(std::move(job));
 }
 
@@ -743,7 +747,7 @@ void KafkaDaemon::SubmitChange(ChangelogEntry&& entry) {
   auto job = std::make_shared<Job>();
   job->seq = next_seq_++;
   job->state = std::move(entry.record);
-  jobs_[job->seq] = std::move(job);
+  jobs_.push_back(std::move(job));
 }
 
 void KafkaDaemon::ApplyChange(uint64_t seq, StateRecord& record, bool own,
@@ -799,10 +803,9 @@ void KafkaDaemon::ApplyChange(uint64_t seq, StateRecord& record, bool own,
 
 void KafkaDaemon::EmitReady(std::chrono::milliseconds wait) {
   while (next_to_emit_ < next_seq_ && !rewind_needed_) {
-    auto job_entry = jobs_.find(next_to_emit_);
-    if (job_entry->second->state.has_value()) {
-      std::shared_ptr<Job> job = std::move(job_entry->second);
-      jobs_.erase(job_entry);
+    if (jobs_.front()->state.has_value()) {
+      std::shared_ptr<Job> job = std::move(jobs_.front());
+      jobs_.pop_front();
       ApplyChange(next_to_emit_++, *job->state, /*own=*/false, /*live=*/true);
       metrics_.state_records_applied.fetch_add(1, std::memory_order_relaxed);
       continue;
@@ -811,8 +814,8 @@ void KafkaDaemon::EmitReady(std::chrono::milliseconds wait) {
         pool_->Take(next_to_emit_, wait);
     if (processed == nullptr) break;
     wait = std::chrono::milliseconds(0);
-    std::shared_ptr<Job> job = std::move(job_entry->second);
-    jobs_.erase(job_entry);
+    std::shared_ptr<Job> job = std::move(jobs_.front());
+    jobs_.pop_front();
     ++next_to_emit_;
 
     auto delivery = std::make_unique<Delivery>();
@@ -931,7 +934,6 @@ void KafkaDaemon::ProduceChangelog(std::string key,
   delivery->key = std::move(key);
   delivery->value = std::move(value);
   delivery->instance_header = true;
-  delivery->consumed = Clock::now();
   Produce(std::move(delivery));
 }
 
@@ -948,7 +950,6 @@ void KafkaDaemon::AnnounceMerge(const MergeRecord& merge) {
   delivery->key = StoryIdFor(merge.canonical_id);
   delivery->value = FormatMergeJson(merge);
   delivery->headers = {{kRecordTypeHeader, "story_merge"}};
-  delivery->consumed = Clock::now();
   Produce(std::move(delivery));
 }
 
@@ -1048,7 +1049,7 @@ void KafkaDaemon::Track(int32_t partition, int64_t offset) {
 }
 
 void KafkaDaemon::Acknowledge(int32_t partition, int64_t offset) {
-  last_progress_ = Clock::now();
+  ++acknowledgements_;  // progress, for the watchdog
   auto track = partitions_.find(partition);
   if (track == partitions_.end()) return;
   PartitionTrack& t = track->second;
@@ -1176,17 +1177,18 @@ void KafkaDaemon::Commit(bool synchronous) {
   metrics_.commits.fetch_add(1, std::memory_order_relaxed);
 }
 
-void KafkaDaemon::Buffer(rd_kafka_message_t* message) {
+void KafkaDaemon::Buffer(rd_kafka_message_t* message,
+                         Clock::time_point consumed) {
   rd_kafka_timestamp_type_t type;
   reorder_.Push({.record = message,
                  .partition = message->partition,
                  .timestamp_ms = rd_kafka_message_timestamp(message, &type),
-                 .arrived = Clock::now()});
+                 .arrived = consumed});
 }
 
 void KafkaDaemon::ReleaseInOrder(bool all) {
   while (auto entry = reorder_.PopDue(Clock::now(), all)) {
-    Submit(KafkaMessage(entry->record));
+    Submit(KafkaMessage(entry->record), entry->arrived);
   }
   pool_->SubmitAll(&submitted_);
 }
@@ -1466,6 +1468,12 @@ void KafkaDaemon::OnStatistics(std::string_view json) {
 void KafkaDaemon::NotifyWatchdog() {
   if (watchdog_usec_ == 0) return;
   auto now = Clock::now();
+  // Called at least once a loop: the time of the last acknowledgement to
+  // within a loop, without a clock read per delivery.
+  if (acknowledgements_ != acknowledgements_seen_) {
+    acknowledgements_seen_ = acknowledgements_;
+    last_progress_ = now;
+  }
   if (now - last_watchdog_ < std::chrono::microseconds(watchdog_usec_ / 2))
     return;
   // Only while the pipeline makes progress: idle (nothing in flight) or
@@ -1520,12 +1528,16 @@ void KafkaDaemon::ConsumeLoop() {
         next_to_emit_ < next_seq_ ? next_to_emit_ : WorkerPool::kNone);
     int timeout_ms = in_flight_ > 0 || reorder_.size() > 0 ? 5 : 100;
     if (result_due) timeout_ms = 0;
+    // One clock read for the batch: after the first poll, which may wait,
+    // the rest are taken at once.
+    std::optional<Clock::time_point> polled;
     for (int taken = 0; taken < kMaxPollBatch; ++taken) {
       rd_kafka_message_t* message =
           rd_kafka_consumer_poll(consumer_.get(), taken == 0 ? timeout_ms : 0);
       if (message == nullptr) break;
       if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        Buffer(message);
+        if (!polled.has_value()) polled = Clock::now();
+        Buffer(message, *polled);
         continue;
       }
       if (message->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
