@@ -29,6 +29,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -45,10 +46,21 @@ void TermHashes(absl::Span<const std::string_view> tokens,
 class TermPrior {
  public:
   TermPrior() = default;
-  // Moves keep the slots where they are; a copy would point at the
-  // original's, so there is none.
-  TermPrior(TermPrior&&) = default;
-  TermPrior& operator=(TermPrior&&) = default;
+  // Moves keep the slots where they are (a vector's buffer moves with it)
+  // and leave an empty table behind; a copy would point at the original's,
+  // so there is none.
+  TermPrior(TermPrior&& other) noexcept { *this = std::move(other); }
+  TermPrior& operator=(TermPrior&& other) noexcept {
+    if (this == &other) return *this;
+    owned_slots_ = std::move(other.owned_slots_);
+    slots_ = std::exchange(other.slots_, nullptr);
+    slot_count_ = std::exchange(other.slot_count_, 0);
+    shift_ = std::exchange(other.shift_, 64);
+    size_ = std::exchange(other.size_, 0);
+    low_key_zipf_centi_ =
+        std::exchange(other.low_key_zipf_centi_, std::nullopt);
+    return *this;
+  }
   TermPrior(const TermPrior&) = delete;
   TermPrior& operator=(const TermPrior&) = delete;
 

@@ -122,6 +122,13 @@ TEST(TermPriorTest, PackedTableReadsBackInPlace) {
   // A moved table keeps its slots.
   TermPrior moved = std::move(*prior);
   EXPECT_FLOAT_EQ(*moved.Zipf(TermHash("antonov")), 2.42f);
+  // And leaves an empty table behind, not a view of the moved slots.
+  EXPECT_EQ(prior->size(), 0u);  // NOLINT(bugprone-use-after-move)
+  EXPECT_FALSE(prior->Zipf(TermHash("antonov")).has_value());
+  TermPrior assigned;
+  assigned = std::move(moved);
+  EXPECT_FLOAT_EQ(*assigned.Zipf(TermHash("the")), 7.73f);
+  EXPECT_FALSE(moved.Zipf(TermHash("the")).has_value());
 
   absl::StatusOr<TermPrior> empty = TermPrior::View(TermPrior().Pack());
   ASSERT_TRUE(empty.ok()) << empty.status();
