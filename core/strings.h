@@ -72,8 +72,7 @@ inline void AppendHex16(uint64_t value, std::string* out) {
 // Appends `value` with `decimals` digits after the point, exactly as
 // StrFormat("%.*f") would (std::to_chars with a precision is specified as
 // printf's conversion): the scores of every output record, where
-// StrFormat's format parsing and locale-free printf path cost more than the
-// rest of the record's JSON.
+// StrFormat("%.4f") was 2.6 % of the daemon's main thread at saturation.
 inline void AppendFixed(double value, int decimals, std::string* out) {
   char digits[64];
   std::to_chars_result result =
