@@ -74,6 +74,8 @@ inline void AppendHex16(uint64_t value, std::string* out) {
 // printf's conversion): the scores of every output record, where
 // StrFormat("%.4f") was 2.6 % of the daemon's main thread at saturation.
 inline void AppendFixed(double value, int decimals, std::string* out) {
+  // printf takes a negative precision as none given: 6 digits.
+  if (decimals < 0) decimals = 6;
   char digits[64];
   std::to_chars_result result =
       std::to_chars(digits, digits + sizeof(digits), value,

@@ -71,7 +71,7 @@ TEST(AppendFixedTest, MatchesStrFormat) {
   std::uniform_real_distribution<double> unit(-2.0, 2.0);
   for (int i = 0; i < 10000; ++i) values.push_back(unit(random));
   for (double value : values) {
-    for (int decimals : {0, 2, 4}) {
+    for (int decimals : {-1, 0, 2, 4}) {
       std::string out = "x";
       AppendFixed(value, decimals, &out);
       EXPECT_EQ(out, absl::StrFormat("x%.*f", decimals, value)) << value;
