@@ -152,6 +152,8 @@ storyd_through() {  # name count [exactly_once] -> its outputs
   storyd_pid=$!
   bench_wait_counter "$metrics_port" "$storyd_pid" storyd_articles_emitted_total \
     "$2" 600 || { cat "$work/$1.log" >&2; return 1; }
+  # Its stage times, for where the run's time went (the report's last rows).
+  curl -sf --max-time 2 "http://127.0.0.1:$metrics_port/metrics" > "$work/$1.metrics" || true
   kill -TERM "$storyd_pid"
   wait "$storyd_pid"
   consume_ts "$run-$1-out" "$2"
@@ -325,6 +327,38 @@ r_steady = latencies(r_pairs, 1000)
 print(f"| latency p50 / p99 after the first second of load | {pct(s_steady, 50)} / "
       f"{pct(s_steady, 99)} ms | {pct(r_steady, 50)} / {pct(r_steady, 99)} ms | |")
 print(f"| records measured for latency | {len(s_lat)} | {len(r_lat)} | |")
+def stage_seconds(name):
+    """{stage: (sum s, count)} from a run's /metrics snapshot."""
+    stages = {}
+    try:
+        lines = open(f"{work}/{name}.metrics").read().splitlines()
+    except OSError:
+        return stages
+    for line in lines:
+        for kind in ("sum", "count"):
+            prefix = f"storyd_stage_seconds_{kind}{{stage=\""
+            if line.startswith(prefix):
+                stage = line[len(prefix):].split('"')[0]
+                total, count = stages.get(stage, (0.0, 0))
+                value = float(line.split()[-1])
+                stages[stage] = (value, count) if kind == "sum" else (total, int(value))
+    return stages
+def span_s(name):
+    ts = [json.loads(line)["timestamp"] for line in open(f"{work}/{name}") if line.strip()]
+    return (max(ts) - min(ts)) / 1000.0 if ts else 0.0
+for run, outputs, label in (("sat", "sat-out.jsonl", "exactly once"),
+                            ("alo", "alo-out.jsonl", "at least once")):
+    stages, span = stage_seconds(run), span_s(outputs)
+    if not stages or span <= 0:
+        continue
+    # The main thread's own stages: assigning in order, and the commits,
+    # which stall it (transactions) or are handed to librdkafka (at least
+    # once); the workers' processing is spread over their threads.
+    commit_s, commits = stages.get("commit", (0.0, 0))
+    print(f"| saturation, {label}: the main thread's assign / commit time, "
+          f"share of the {span:.1f} s run | {stages.get('assign', (0.0, 0))[0]:.2f} s / "
+          f"{commit_s:.2f} s in {commits} commits | | "
+          f"{stages.get('assign', (0.0, 0))[0] / span:.0%} / {commit_s / span:.0%} |")
 print(f"| CPU time per record in the latency run (all threads) | "
       f"{storyd_cpu_us / latency_records:.0f} µs | {relay_cpu_us / latency_records:.0f} µs | "
       f"{storyd_cpu_us / max(relay_cpu_us, 1):.0f}x |")
