@@ -9,12 +9,10 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <deque>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <ostream>
 #include <string>
 #include <thread>
@@ -34,6 +32,7 @@
 #include "daemon/http_server.h"
 #include "daemon/metrics.h"
 #include "daemon/reorder_buffer.h"
+#include "daemon/worker_pool.h"
 
 namespace storyd {
 namespace {
@@ -72,11 +71,10 @@ using KafkaMessage = std::unique_ptr<rd_kafka_message_t, MessageDeleter>;
 // One consumed record on its way through the pipeline: an input record, or
 // another instance's change from the changelog (`state`), which takes its
 // turn in the ordered stage without a worker.
-struct Job {
-  uint64_t seq = 0;
+// (PoolJob's seq and timestamp; its payload and key view `message`.)
+struct Job : PoolJob {
   int32_t partition = 0;
   int64_t offset = 0;
-  int64_t timestamp_ms = 0;
   // The input record itself, until the ordered stage is done with it: a
   // worker parses its key and bytes where librdkafka fetched them, and a
   // dead letter copies them. Copying 2-4 KB a record on the main thread was its
@@ -86,13 +84,15 @@ struct Job {
   Clock::time_point consumed;
   std::optional<StateRecord> state;
 
-  std::string_view Payload() const {
-    if (message == nullptr || message->payload == nullptr) return {};
-    return {static_cast<const char*>(message->payload), message->len};
-  }
-  std::string_view Key() const {
-    if (message == nullptr || message->key == nullptr) return {};
-    return {static_cast<const char*>(message->key), message->key_len};
+  // Points the pool's views at the record's bytes.
+  void SetMessage(KafkaMessage record) {
+    message = std::move(record);
+    if (message->payload != nullptr) {
+      payload = {static_cast<const char*>(message->payload), message->len};
+    }
+    if (message->key != nullptr) {
+      key = {static_cast<const char*>(message->key), message->key_len};
+    }
   }
 };
 
@@ -129,126 +129,6 @@ struct Replay {
   int32_t partition = -1;
   int64_t offset = -1;
   Assignment assignment;  // formatted only when it is replayed
-};
-
-// Workers take jobs from a queue and leave results by sequence number; the
-// main thread takes them back in order.
-class WorkerPool {
- public:
-  WorkerPool(int threads, size_t max_record_bytes,
-             const ArticleProcessor* processor, DaemonMetrics* metrics)
-      : processor_(processor), metrics_(metrics) {
-    for (int t = 0; t < threads; ++t) {
-      threads_.emplace_back(
-          [this, max_record_bytes] { Work(max_record_bytes); });
-    }
-  }
-  ~WorkerPool() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      stopping_ = true;
-    }
-    work_ready_.notify_all();
-    for (std::thread& thread : threads_) thread.join();
-  }
-
-  // The learned boilerplate that jobs taken from now on strip.
-  void SetLearned(std::shared_ptr<const LearnedBoilerplate> learned) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    learned_ = std::move(learned);
-  }
-
-  // Queues `jobs` (and empties it) with one wake-up: a batch that came
-  // with one fetch is worked off without a sleep and a wake per record.
-  void SubmitAll(std::vector<std::shared_ptr<Job>>* jobs) {
-    if (jobs->empty()) return;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      for (std::shared_ptr<Job>& job : *jobs) queue_.push_back(std::move(job));
-    }
-    if (jobs->size() == 1) {
-      work_ready_.notify_one();
-    } else {
-      work_ready_.notify_all();
-    }
-    jobs->clear();
-  }
-
-  // The main thread sleeps in the consumer's poll while a worker finishes
-  // the result it needs next: `wake` (which cuts that poll short) is called
-  // when the result for the seq last passed to Needing is done.
-  void SetWaker(std::function<void()> wake) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    wake_ = std::move(wake);
-  }
-  // Tells the workers which result the main thread waits for (kNone: none)
-  // and whether it is done already. Either this sees the result, or the
-  // worker that leaves it sees `seq` and wakes the main thread (both sides
-  // go through the mutex).
-  static constexpr uint64_t kNone = ~uint64_t{0};
-  bool Needing(uint64_t seq) {
-    needed_.store(seq);
-    if (seq == kNone) return false;
-    std::lock_guard<std::mutex> lock(mutex_);
-    return done_.contains(seq);
-  }
-
-  // The result for `seq` if it is done; waits up to `wait` for it.
-  std::unique_ptr<ProcessedArticle> Take(uint64_t seq,
-                                         std::chrono::milliseconds wait) {
-    std::unique_lock<std::mutex> lock(mutex_);
-    done_ready_.wait_for(lock, wait, [&] { return done_.contains(seq); });
-    auto it = done_.find(seq);
-    if (it == done_.end()) return nullptr;
-    std::unique_ptr<ProcessedArticle> result = std::move(it->second);
-    done_.erase(it);
-    return result;
-  }
-
- private:
-  void Work(size_t max_record_bytes) {
-    ArticleParser parser(max_record_bytes);
-    ProcessScratch scratch;
-    while (true) {
-      std::shared_ptr<Job> job;
-      std::shared_ptr<const LearnedBoilerplate> learned;
-      {
-        std::unique_lock<std::mutex> lock(mutex_);
-        work_ready_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-        if (stopping_) return;
-        job = std::move(queue_.front());
-        queue_.pop_front();
-        learned = learned_;
-      }
-      auto start = Clock::now();
-      auto result = std::make_unique<ProcessedArticle>();
-      processor_->Process(&parser, job->seq, job->Payload(), job->Key(),
-                          learned.get(), result.get(), &scratch);
-      result->timestamp_ms = job->timestamp_ms;
-      metrics_->process_seconds.Observe(
-          std::chrono::duration<double>(Clock::now() - start).count());
-      std::function<void()> wake;
-      {
-        std::lock_guard<std::mutex> lock(mutex_);
-        done_[job->seq] = std::move(result);
-        if (needed_.load() == job->seq) wake = wake_;
-      }
-      done_ready_.notify_all();
-      if (wake) wake();
-    }
-  }
-
-  const ArticleProcessor* processor_;
-  DaemonMetrics* metrics_;
-  std::mutex mutex_;
-  std::condition_variable work_ready_, done_ready_;
-  std::deque<std::shared_ptr<Job>> queue_;
-  std::shared_ptr<const LearnedBoilerplate> learned_;
-  absl::flat_hash_map<uint64_t, std::unique_ptr<ProcessedArticle>> done_;
-  std::atomic<uint64_t> needed_{kNone};
-  std::function<void()> wake_;
-  bool stopping_ = false;
-  std::vector<std::thread> threads_;
 };
 
 class KafkaDaemon {
@@ -406,7 +286,8 @@ class KafkaDaemon {
   std::deque<std::shared_ptr<Job>> jobs_;
   std::map<int32_t, PartitionTrack> partitions_;
   std::vector<int32_t> assigned_;
-  std::vector<std::shared_ptr<Job>> submitted_;  // for the workers, next
+  std::vector<std::shared_ptr<const PoolJob>>
+      submitted_;  // for the workers, next
   ReorderBuffer<rd_kafka_message_t*> reorder_{
       std::chrono::milliseconds(config_.kafka.reorder_ms),
       std::chrono::milliseconds(config_.kafka.reorder_backlog_ms), 2048};
@@ -734,7 +615,7 @@ void KafkaDaemon::Submit(KafkaMessage message, Clock::time_point consumed) {
   rd_kafka_timestamp_type_t timestamp_type;
   job->timestamp_ms =
       rd_kafka_message_timestamp(message.get(), &timestamp_type);
-  job->message = std::move(message);
+  job->SetMessage(std::move(message));
   job->consumed = consumed;
   ++in_flight_;
   metrics_.articles_consumed.fetch_add(1, std::memory_order_relaxed);
@@ -850,8 +731,8 @@ void KafkaDaemon::EmitReady(std::chrono::milliseconds wait) {
       // Dead letter: the original bytes, the reason in headers.
       delivery->kind = Delivery::kDeadLetter;
       delivery->topic = &config_.kafka.dead_letter_topic;
-      delivery->key = std::string(job->Key());
-      delivery->value = std::string(job->Payload());
+      delivery->key = std::string(job->key);
+      delivery->value = std::string(job->payload);
       delivery->headers = {
           {"storyd-error", std::string(InputErrorName(problem->error))},
           {"storyd-reason", problem->reason},
