@@ -154,6 +154,7 @@ storyd_through() {  # name count [exactly_once] -> its outputs
     "$2" 600 || { cat "$work/$1.log" >&2; return 1; }
   # Its stage times, for where the run's time went (the report's last rows).
   curl -sf --max-time 2 "http://127.0.0.1:$metrics_port/metrics" > "$work/$1.metrics" || true
+  bench_cpu_us "$storyd_pid" > "$work/$1.cpu_us"
   kill -TERM "$storyd_pid"
   wait "$storyd_pid"
   consume_ts "$run-$1-out" "$2"
@@ -253,6 +254,7 @@ cpu_before=$(bench_cpu_us "$pid")
   --rate "$offered" 2>/dev/null
 consume_ts "$run-lat-out" "$latency_records" > "$work/lat-out.jsonl"
 storyd_cpu_us=$(( $(bench_cpu_us "$pid") - cpu_before ))
+curl -sf --max-time 2 "http://127.0.0.1:$metrics_port/metrics" > "$work/lat.metrics" || true
 consume_ts "$run-lat-in" "$latency_records" > "$work/lat-in.jsonl"
 kill -TERM "$pid"; wait "$pid"
 cp "$work/lat.log" "$out_dir/storyd_latency_run.log"
@@ -359,6 +361,35 @@ for run, outputs, label in (("sat", "sat-out.jsonl", "exactly once"),
           f"share of the {span:.1f} s run | {stages.get('assign', (0.0, 0))[0]:.2f} s / "
           f"{commit_s:.2f} s in {commits} commits | | "
           f"{stages.get('assign', (0.0, 0))[0] / span:.0%} / {commit_s / span:.0%} |")
+def commit_buckets(name):
+    """[(upper bound s, commits at most that long)] from a /metrics snapshot."""
+    prefix = 'storyd_stage_seconds_bucket{stage="commit",le="'
+    buckets = []
+    try:
+        lines = open(f"{work}/{name}.metrics").read().splitlines()
+    except OSError:
+        return buckets
+    for line in lines:
+        if line.startswith(prefix):
+            bound = line[len(prefix):].split('"')[0]
+            buckets.append((float("inf") if bound == "+Inf" else float(bound),
+                            int(line.split()[-1])))
+    return buckets
+buckets = commit_buckets("lat")
+if buckets:
+    total = buckets[-1][1]
+    within = dict(buckets)
+    # A transaction's commit stops the ordered stage: every record behind it
+    # waits as long as the commit takes.
+    print(f"| latency run's commits: all / over 25 ms / over 100 ms | {total} / "
+          f"{total - within.get(0.025, total)} / {total - within.get(0.1, total)} | | |")
+# The same for the saturation run (its start-up included, a few ms): records
+# come in full fetches there, so this is storyd's cost per record batched.
+try:
+    sat_cpu_us = float(open(f"{work}/sat.cpu_us").read())
+    print(f"| CPU time per record at saturation, exactly once | {sat_cpu_us / records:.0f} µs | | |")
+except (OSError, ValueError):
+    pass
 print(f"| CPU time per record in the latency run (all threads) | "
       f"{storyd_cpu_us / latency_records:.0f} µs | {relay_cpu_us / latency_records:.0f} µs | "
       f"{storyd_cpu_us / max(relay_cpu_us, 1):.0f}x |")
