@@ -19,13 +19,16 @@
 # the produce and consume tools stay this tree's);
 # ORDER=shuffled or ORDER=files feeds the articles in another order (below);
 # KAFKA_TOML="key = value" adds lines to storyd's [kafka] section;
-# WARM_RECORDS=n warms the broker on n records instead of 20,000.
+# WARM_RECORDS=n warms the broker on n records instead of 20,000;
+# LATENCY_EXACTLY_ONCE=false runs the latency part at least once (no
+# transactions, so no commit holds the output back; see BENCHMARKS.md).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 source "$root/bench/bench_lib.sh"
 copies=${1:-100}
 threads=${2:-0}
 latency_seconds=${3:-10}
+latency_exactly_once=${LATENCY_EXACTLY_ONCE:-true}
 storyd="${STORYD_BIN:-$root/build/bin/storyd}"
 # The load generator and reader are this tree's build whichever storyd is
 # measured, so that two builds are compared under the same load.
@@ -235,7 +238,7 @@ warm_up() {  # name: storyd carries three seconds of the load, then stops
   head -n "$(( offered * 3 ))" "$work/input.jsonl" > "$work/warm-input.jsonl"
   local count warm_pid
   count=$(grep -c . "$work/warm-input.jsonl")
-  "$storyd" run --config "$(storyd_config "$1")" 2>"$work/$1.log" &
+  "$storyd" run --config "$(storyd_config "$1" "$latency_exactly_once")" 2>"$work/$1.log" &
   warm_pid=$!
   bench_wait_ready "$metrics_port" "$warm_pid" 60 || { cat "$work/$1.log" >&2; return 1; }
   "$tools" produce --brokers "$brokers" --topic "$run-$1-in" \
@@ -246,7 +249,7 @@ warm_up() {  # name: storyd carries three seconds of the load, then stops
   sync
 }
 warm_up warm1
-"$storyd" run --config "$(storyd_config lat)" 2>"$work/lat.log" &
+"$storyd" run --config "$(storyd_config lat "$latency_exactly_once")" 2>"$work/lat.log" &
 pid=$!
 bench_wait_ready "$metrics_port" "$pid" 60
 cpu_before=$(bench_cpu_us "$pid")
@@ -271,11 +274,12 @@ consume_ts "$run-lrelay-out" "$latency_records" > "$work/lrelay-out.jsonl"
 consume_ts "$run-lrelay-in" "$latency_records" > "$work/lrelay-in.jsonl"
 
 python3 - "$work" "$out_dir" "$records" "$storyd_rate" "$relay_rate" "$offered" "$threads" "$alo_rate" \
-  "$storyd_cpu_us" "$relay_cpu_us" "$latency_records" <<'PY'
+  "$storyd_cpu_us" "$relay_cpu_us" "$latency_records" "$latency_exactly_once" <<'PY'
 import json, sys
 work, out_dir, records = sys.argv[1], sys.argv[2], int(sys.argv[3])
 storyd_rate, relay_rate, offered, threads, alo_rate = map(float, sys.argv[4:9])
 storyd_cpu_us, relay_cpu_us, latency_records = map(float, sys.argv[9:12])
+mode = "exactly once" if sys.argv[12] == "true" else "at least once"
 def delays(inp, out):
     """(ms since the load's first record was sent, latency ms) per record."""
     sent = {}
@@ -322,8 +326,8 @@ print(f"| saturation throughput, exactly once ({records} articles, 4 partitions)
       f"{storyd_rate:.0f} /s | {relay_rate:.0f} /s | {storyd_rate / relay_rate:.2f} |")
 print(f"| saturation throughput, at least once | {alo_rate:.0f} /s | | "
       f"{alo_rate / relay_rate:.2f} |")
-print(f"| latency p50 at {offered:.0f} /s offered | {pct(s_lat, 50)} ms | {pct(r_lat, 50)} ms | |")
-print(f"| latency p99 at {offered:.0f} /s offered | {pct(s_lat, 99)} ms | {pct(r_lat, 99)} ms | |")
+print(f"| latency p50 at {offered:.0f} /s offered, {mode} | {pct(s_lat, 50)} ms | {pct(r_lat, 50)} ms | |")
+print(f"| latency p99 at {offered:.0f} /s offered, {mode} | {pct(s_lat, 99)} ms | {pct(r_lat, 99)} ms | |")
 s_steady = latencies(s_pairs, 1000)
 r_steady = latencies(r_pairs, 1000)
 print(f"| latency p50 / p99 after the first second of load | {pct(s_steady, 50)} / "
