@@ -333,60 +333,41 @@ r_steady = latencies(r_pairs, 1000)
 print(f"| latency p50 / p99 after the first second of load | {pct(s_steady, 50)} / "
       f"{pct(s_steady, 99)} ms | {pct(r_steady, 50)} / {pct(r_steady, 99)} ms | |")
 print(f"| records measured for latency | {len(s_lat)} | {len(r_lat)} | |")
-def stage_seconds(name):
-    """{stage: (sum s, count)} from a run's /metrics snapshot."""
-    stages = {}
+def metrics(name):
+    """{series with its labels: value} from a run's /metrics snapshot."""
     try:
         lines = open(f"{work}/{name}.metrics").read().splitlines()
     except OSError:
-        return stages
-    for line in lines:
-        for kind in ("sum", "count"):
-            prefix = f"storyd_stage_seconds_{kind}{{stage=\""
-            if line.startswith(prefix):
-                stage = line[len(prefix):].split('"')[0]
-                total, count = stages.get(stage, (0.0, 0))
-                value = float(line.split()[-1])
-                stages[stage] = (value, count) if kind == "sum" else (total, int(value))
-    return stages
-def span_s(name):
-    ts = [json.loads(line)["timestamp"] for line in open(f"{work}/{name}") if line.strip()]
-    return (max(ts) - min(ts)) / 1000.0 if ts else 0.0
-for run, outputs, label in (("sat", "sat-out.jsonl", "exactly once"),
-                            ("alo", "alo-out.jsonl", "at least once")):
-    stages, span = stage_seconds(run), span_s(outputs)
-    if not stages or span <= 0:
+        return {}
+    return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+            for line in lines if line and not line.startswith("#")}
+def stage(snapshot, kind, name):
+    return snapshot.get(f'storyd_stage_seconds_{kind}{{stage="{name}"}}', 0.0)
+# Each saturation run's span is its records over its rate (both from its
+# output timestamps).
+for run, rate, label in (("sat", storyd_rate, "exactly once"),
+                         ("alo", alo_rate, "at least once")):
+    snapshot = metrics(run)
+    if not snapshot or rate <= 0:
         continue
+    span = records / rate
     # The main thread's own stages: assigning in order, and the commits,
     # which stall it (transactions) or are handed to librdkafka (at least
     # once); the workers' processing is spread over their threads.
-    commit_s, commits = stages.get("commit", (0.0, 0))
+    assign_s, commit_s = stage(snapshot, "sum", "assign"), stage(snapshot, "sum", "commit")
     print(f"| saturation, {label}: the main thread's assign / commit time, "
-          f"share of the {span:.1f} s run | {stages.get('assign', (0.0, 0))[0]:.2f} s / "
-          f"{commit_s:.2f} s in {commits} commits | | "
-          f"{stages.get('assign', (0.0, 0))[0] / span:.0%} / {commit_s / span:.0%} |")
-def commit_buckets(name):
-    """[(upper bound s, commits at most that long)] from a /metrics snapshot."""
-    prefix = 'storyd_stage_seconds_bucket{stage="commit",le="'
-    buckets = []
-    try:
-        lines = open(f"{work}/{name}.metrics").read().splitlines()
-    except OSError:
-        return buckets
-    for line in lines:
-        if line.startswith(prefix):
-            bound = line[len(prefix):].split('"')[0]
-            buckets.append((float("inf") if bound == "+Inf" else float(bound),
-                            int(line.split()[-1])))
-    return buckets
-buckets = commit_buckets("lat")
-if buckets:
-    total = buckets[-1][1]
-    within = dict(buckets)
+          f"share of the {span:.1f} s run | {assign_s:.2f} s / {commit_s:.2f} s in "
+          f"{stage(snapshot, 'count', 'commit'):.0f} commits | | "
+          f"{assign_s / span:.0%} / {commit_s / span:.0%} |")
+snapshot = metrics("lat")
+if snapshot:
+    def commits_within(bound):
+        return snapshot.get(f'storyd_stage_seconds_bucket{{stage="commit",le="{bound}"}}', 0.0)
+    total = commits_within("+Inf")
     # A transaction's commit stops the ordered stage: every record behind it
     # waits as long as the commit takes.
-    print(f"| latency run's commits: all / over 25 ms / over 100 ms | {total} / "
-          f"{total - within.get(0.025, total)} / {total - within.get(0.1, total)} | | |")
+    print(f"| latency run's commits: all / over 25 ms / over 100 ms | {total:.0f} / "
+          f"{total - commits_within('0.025'):.0f} / {total - commits_within('0.1'):.0f} | | |")
 # The same for the saturation run (its start-up included, a few ms): records
 # come in full fetches there, so this is storyd's cost per record batched.
 try:

@@ -286,8 +286,8 @@ class KafkaDaemon {
   std::deque<std::shared_ptr<Job>> jobs_;
   std::map<int32_t, PartitionTrack> partitions_;
   std::vector<int32_t> assigned_;
-  std::vector<std::shared_ptr<const PoolJob>>
-      submitted_;  // for the workers, next
+  // Jobs for the workers, submitted together at the end of a release.
+  std::vector<std::shared_ptr<const PoolJob>> submitted_;
   ReorderBuffer<rd_kafka_message_t*> reorder_{
       std::chrono::milliseconds(config_.kafka.reorder_ms),
       std::chrono::milliseconds(config_.kafka.reorder_backlog_ms), 2048};
